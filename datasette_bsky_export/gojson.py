@@ -1,0 +1,148 @@
+"""Go ``encoding/json`` compatible pieces: strings, floats and raw JSON.
+
+Everything here is the *exact* path: slow-ish pure Python that reproduces the
+legacy (Go) bytes for every input the legacy accepts. Text arrives as ``str``
+in which each byte of invalid UTF-8 is a lone surrogate (``surrogateescape``),
+so one value can carry any byte sequence.
+"""
+
+import json
+import math
+import re
+
+# Go escapes U+2028/U+2029 always, and writes each invalid UTF-8 byte as the
+# escape \ufffd. json.dumps(ensure_ascii=False) already matches Go for the rest
+# (short escapes for \b \f \n \r \t, lowercase \u00XX for other controls).
+_AFTER_PY_ESCAPE = {0x2028: "\\u2028", 0x2029: "\\u2029"}
+_AFTER_PY_ESCAPE.update({cp: "\\ufffd" for cp in range(0xDC80, 0xDD00)})
+
+
+def json_string(text):
+    """The Go JSON encoding of ``text`` (surrogate-escaped str), as str."""
+    return json.dumps(text, ensure_ascii=False).translate(_AFTER_PY_ESCAPE)
+
+
+def format_float(value):
+    """``strconv.FormatFloat(value, 'g', -1, 64)``: how database/sql turns a
+    REAL into text."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    sign = "-" if value < 0 else ""
+    mantissa, _, exponent = "{!r}".format(abs(value)).partition("e")
+    whole, _, frac = mantissa.partition(".")
+    if frac == "0":
+        frac = ""
+    digits = (whole + frac).lstrip("0")
+    # decimal point position relative to the first significant digit
+    point = len(whole) + int(exponent or 0) - ((len(whole + frac) - len(digits)))
+    digits = digits.rstrip("0") or "0"
+    exp = point - 1
+    if exp < -4 or exp >= 6:  # shortest 'g' uses %e from 1e+06 on
+        out = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return "%s%se%s%02d" % (sign, out, "-" if exp < 0 else "+", abs(exp))
+    if point <= 0:
+        return sign + "0." + "0" * -point + digits
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return sign + digits[:point] + "." + digits[point:]
+
+
+class InvalidJSON(ValueError):
+    """Raw JSON that Go's scanner rejects."""
+
+
+# One token, after optional whitespace. Strings may hold any byte >= 0x20
+# (invalid UTF-8 included, as Go's scanner does); escapes are checked.
+_TOKEN = re.compile(
+    r'[ \t\r\n]*(?:'
+    r'("(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*")'
+    r'|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)'
+    r'|([{}\[\],:])'
+    r'|(true|false|null))'
+)
+_WS = re.compile(r"[ \t\r\n]*")
+MAX_DEPTH = 10000  # Go's scanner limit on nesting
+
+# parser states
+_VALUE, _VALUE_OR_CLOSE, _KEY, _KEY_OR_CLOSE, _COLON, _COMMA_OR_CLOSE, _END = range(7)
+
+
+def reindent(raw, depth):
+    """Re-indent raw JSON (str, surrogate-escaped) as Go's json.Indent would
+    print it nested ``depth`` levels deep with a two-space indent. Tokens are
+    kept verbatim; empty ``{}`` and ``[]`` stay compact. Raises InvalidJSON
+    for anything Go's scanner rejects."""
+    out = []
+    append = out.append
+    stack = []  # open containers, '{' or '['
+    state = _VALUE
+    pos = 0
+    end = len(raw)
+    newline = "\n" + "  " * depth
+    match = _TOKEN.match
+    while True:
+        m = match(raw, pos)
+        if m is None:
+            pos = _WS.match(raw, pos).end()
+            if pos == end:
+                if state == _END:
+                    return "".join(out)
+                raise InvalidJSON("unexpected end of JSON input")
+            if raw[pos] == '"':
+                raise InvalidJSON(
+                    "invalid string at offset %d (raw control character or bad escape)" % pos
+                )
+            raise InvalidJSON("invalid character %r at offset %d" % (raw[pos], pos))
+        pos = m.end()
+        string, number, punct, literal = m.groups()
+        if punct == "}" or punct == "]":
+            opener = "{" if punct == "}" else "["
+            empty = _KEY_OR_CLOSE if opener == "{" else _VALUE_OR_CLOSE
+            if not stack or stack[-1] != opener or state not in (_COMMA_OR_CLOSE, empty):
+                raise _unexpected(m, state)
+            stack.pop()
+            append(punct if state == empty else newline + "  " * len(stack) + punct)
+            state = _COMMA_OR_CLOSE if stack else _END
+            continue
+        if state == _VALUE_OR_CLOSE or state == _KEY_OR_CLOSE:  # first member
+            append(newline + "  " * len(stack))
+            state = _VALUE if state == _VALUE_OR_CLOSE else _KEY
+        if punct is None:  # a scalar
+            if state == _KEY:
+                if string is None:
+                    raise _unexpected(m, state)
+                append(string)
+                state = _COLON
+            elif state == _VALUE:
+                append(string or number or literal)
+                state = _COMMA_OR_CLOSE if stack else _END
+            else:
+                raise _unexpected(m, state)
+        elif punct == "{" or punct == "[":
+            if state != _VALUE:
+                raise _unexpected(m, state)
+            if len(stack) >= MAX_DEPTH:
+                raise InvalidJSON("nesting exceeds Go's maximum depth of %d" % MAX_DEPTH)
+            stack.append(punct)
+            append(punct)
+            state = _KEY_OR_CLOSE if punct == "{" else _VALUE_OR_CLOSE
+        elif punct == ":":
+            if state != _COLON:
+                raise _unexpected(m, state)
+            append(": ")
+            state = _VALUE
+        else:  # ','
+            if state != _COMMA_OR_CLOSE:
+                raise _unexpected(m, state)
+            append("," + newline + "  " * len(stack))
+            state = _KEY if stack[-1] == "{" else _VALUE
+
+
+def _unexpected(m, state):
+    token = m.group(0).lstrip(" \t\r\n")
+    where = "after top-level value" if state == _END else "at offset %d" % m.start()
+    return InvalidJSON("unexpected %r %s" % (token[:20], where))

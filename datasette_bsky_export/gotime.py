@@ -1,0 +1,131 @@
+"""Stored times, read the way the legacy driver (modernc.org/sqlite) read
+them, and printed the way Go's time package prints them.
+
+A stored time is first tried as Go's ``Time.String()`` output (anything from
+`` m=`` dropped, surrounding space trimmed), then, with one trailing ``Z``
+removed, against the driver's list of ISO layouts. Beyond the legacy, the
+fixed-offset form Go writes itself (``-0500 -0500``) is read too. As in Go,
+the numeric offset counts except with the zone name ``UTC``, which wins.
+"""
+
+import re
+
+# Go's unicode.IsSpace (used by strings.TrimSpace and encoding/csv).
+GO_SPACES = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+
+_DATE = r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+_CLOCK = r"([0-9]{1,2}):([0-9]{2})"
+_SECONDS = r":([0-9]{2})(?:[.,]([0-9]+))?"
+
+# "2006-01-02 15:04:05.999999999 -0700 MST"
+_STRING_FORM = re.compile(_DATE + " " + _CLOCK + _SECONDS + r" ([+-])([0-9]{2})([0-9]{2}) (\S+)")
+# modernc's parseTimeFormats, each with ' ' or 'T' between date and clock
+_ISO_FORMS = [
+    re.compile(_DATE + "[ T]" + _CLOCK + _SECONDS + r"([+-])([0-9]{2}):([0-9]{2})"),
+    re.compile(_DATE + "[ T]" + _CLOCK + _SECONDS),
+    re.compile(_DATE + "[ T]" + _CLOCK),
+    re.compile(_DATE),
+]
+_UPPER_RUN = re.compile("[A-Z]{0,6}")
+_SIGNED_OFFSET = re.compile("[+-]([0-9]+)")
+_FIXED_OFFSET_ZONE = re.compile("[+-][0-9]{4}")
+_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+class BadTime(ValueError):
+    pass
+
+
+def _zone_ok(zone):
+    """Whether Go's parseTimeZone accepts the whole of ``zone`` (or it is the
+    ``-0500``-style name Go gives fixed offsets, which we read as well)."""
+    if zone in ("ChST", "MeST", "WITA"):
+        return True
+    if zone.startswith("GMT"):
+        rest = zone[3:]
+        return rest == "" or _signed_offset_ok(rest)
+    if zone[0] in "+-":
+        return _signed_offset_ok(zone) or _FIXED_OFFSET_ZONE.fullmatch(zone) is not None
+    upper = len(_UPPER_RUN.match(zone).group(0))
+    if upper != len(zone):
+        return False
+    return upper == 3 or (upper in (4, 5) and zone[-1] == "T")
+
+
+def _signed_offset_ok(text):
+    m = _SIGNED_OFFSET.fullmatch(text)
+    return m is not None and int(m.group(1)) <= 23
+
+
+def _build(groups, sign=None, off_h="00", off_m="00"):
+    year, month, day, hour, minute, second, frac = groups
+    year, month, day = int(year), int(month), int(day)
+    hour, minute = int(hour or 0), int(minute or 0)
+    second = int(second or 0)
+    if not 1 <= month <= 12:
+        raise BadTime("month out of range")
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if day < 1 or day > _DAYS[month - 1] + (month == 2 and leap):
+        raise BadTime("day out of range")
+    if hour >= 24:
+        raise BadTime("hour out of range")
+    if minute >= 60:
+        raise BadTime("minute out of range")
+    if second >= 60:
+        raise BadTime("second out of range")
+    off_h, off_m = int(off_h), int(off_m)
+    if off_h > 24 or off_m > 60:  # Go allows 24h and 60m here
+        raise BadTime("time zone offset out of range")
+    offset = (off_h * 60 + off_m) * (-1 if sign == "-" else 1)
+    nanos = int(frac[:9].ljust(9, "0")) if frac else 0
+    return year, month, day, hour, minute, second, nanos, offset
+
+
+def parse(text):
+    """Parse a stored time (str). Returns (year, month, day, hour, minute,
+    second, nanosecond, offset_minutes); raises BadTime."""
+    cut = text.find("m=")
+    candidate = (text[:cut] if cut > 0 else text).strip(GO_SPACES)
+    m = _STRING_FORM.fullmatch(candidate)
+    if m and _zone_ok(m.group(11)):
+        g = m.groups()
+        parsed = _build(g[:7], g[7], g[8], g[9])
+        if g[10] == "UTC":  # Go's Parse sets UTC for this name, whatever the offset says
+            return parsed[:7] + (0,)
+        return parsed
+    candidate = text[:-1] if text.endswith("Z") else text
+    for number, form in enumerate(_ISO_FORMS):
+        m = form.fullmatch(candidate)
+        if m:
+            g = m.groups() + (None,) * (10 - len(m.groups()))
+            if number == 0:
+                return _build(g[:7], g[7], g[8], g[9])
+            return _build(g[:7])
+    raise BadTime("not a time the legacy archive format can hold")
+
+
+def _zone(offset):
+    if offset == 0:
+        return "Z"
+    sign = "-" if offset < 0 else "+"
+    return "%s%02d:%02d" % (sign, abs(offset) // 60, abs(offset) % 60)
+
+
+def rfc3339_nano(parsed):
+    """Go's Time.MarshalJSON: RFC 3339 with trimmed nanoseconds."""
+    year, month, day, hour, minute, second, nanos, offset = parsed
+    if abs(offset) >= 24 * 60:
+        raise BadTime("time zone offset of 24 hours or more cannot be written as RFC 3339")
+    frac = ("." + ("%09d" % nanos).rstrip("0")) if nanos else ""
+    return "%04d-%02d-%02dT%02d:%02d:%02d%s%s" % (
+        year, month, day, hour, minute, second, frac, _zone(offset))
+
+
+def rfc3339(parsed):
+    """Go's Time.Format(time.RFC3339): whole seconds, fraction dropped."""
+    year, month, day, hour, minute, second, _nanos, offset = parsed
+    return "%04d-%02d-%02dT%02d:%02d:%02d%s" % (
+        year, month, day, hour, minute, second, _zone(offset))
