@@ -97,6 +97,7 @@ class Export:
         self.started = False
         self.finished = False
         self.posts = 0
+        self.rows = []  # the raw rows of the last page, for adapters (media)
 
     def step(self, conn):
         """The next chunk, or None once the export is complete. Raises
@@ -104,7 +105,7 @@ class Export:
         if self.finished:
             return None
         csv = self.options.format == "csv"
-        rows = self.pager.fetch(conn, bytearray if csv else str)
+        rows = self.rows = self.pager.fetch(conn, bytearray if csv else str)
         head = b""
         if not self.started:
             self.started = True
