@@ -107,9 +107,9 @@ def _raw_json(value):
         raise _Exact
     try:
         decoded = orjson.loads(value)
-    except orjson.JSONDecodeError:
+        compact = orjson.dumps(decoded)
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):  # e.g. nested too deep for orjson
         raise _Exact from None
-    compact = orjson.dumps(decoded)
     if compact == value:
         # The page dump escapes U+2028/U+2029 everywhere, so none may be raw here.
         if _has_line_separator(value):
@@ -166,21 +166,28 @@ def json_posts(rows, fast=True):
         return b",\n".join(map(posts.exact_json, rows))
     columns = tuple(zip(*rows))
     parts = []
-    batch = []
+    batch = []  # (row, post) of consecutive fast-path rows
+
+    def flush():
+        try:
+            parts.append(_dump([post for _row, post in batch]))
+        except orjson.JSONEncodeError:  # nested deeper than orjson prints
+            parts.extend(posts.exact_json(row) for row, _post in batch)
+        batch.clear()
+
     for row, created, indexed, archived in zip(
             rows, _json_times(columns[4]), _json_times(columns[5]), _json_times(columns[16])):
         if created and indexed and archived:
             try:
-                batch.append(_fast_post(row, created, indexed, archived))
+                batch.append((row, _fast_post(row, created, indexed, archived)))
                 continue
             except _Exact:
                 pass
         if batch:
-            parts.append(_dump(batch))
-            batch = []
+            flush()
         parts.append(posts.exact_json(row))
     if batch:
-        parts.append(_dump(batch))
+        flush()
     return b",\n".join(parts)
 
 

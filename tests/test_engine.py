@@ -1,0 +1,94 @@
+"""Every golden case through the engine: exact bytes, or the named error."""
+
+import pytest
+
+from datasette_bsky_export import engine, posts
+from conftest import CASES, case_id, expected_bytes
+
+
+def run(conn, case, page_size=1000, fast_path=True):
+    options = engine.ExportOptions(
+        case["format"], case["did"], case["start_date"], case["end_date"], page_size)
+    return b"".join(engine.iter_export(conn, options, fast_path))
+
+
+@pytest.mark.parametrize("page_size", [1, 7, 1000])
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_case(connect, case, page_size):
+    conn = connect(case["db"])
+    if "expect_error" in case:
+        error = case["expect_error"]
+        with pytest.raises(posts.RowError) as raised:
+            run(conn, case, page_size)
+        assert raised.value.column == error["column"]
+        assert error["column"] in str(raised.value)
+        if error["uri"] is not None:
+            assert raised.value.uri == error["uri"]
+            assert error["uri"] in str(raised.value)
+    else:
+        assert run(conn, case, page_size) == expected_bytes(case)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if "expect_error" not in c], ids=case_id)
+def test_exact_path_alone_matches(connect, case):
+    """The fast path is an optimisation only: without it, the same bytes."""
+    assert run(connect(case["db"]), case, fast_path=False) == expected_bytes(case)
+
+
+def test_fast_path_is_used(connect):
+    """Guard against a fast path that silently never runs: on the realistic
+    archive nearly every post must take it."""
+    from datasette_bsky_export import fast
+
+    conn = connect("realistic.db")
+    exact = []
+    original = posts.exact_json
+    fast.posts.exact_json = lambda row: exact.append(row) or original(row)
+    try:
+        run(conn, {"format": "json", "did": None, "start_date": None, "end_date": None})
+    finally:
+        fast.posts.exact_json = original
+    assert len(exact) < 15  # of 1,500
+
+
+def test_empty_export_framing(connect):
+    conn = connect("realistic.db")
+    case = {"format": "json", "did": "did:plc:nobody", "start_date": None, "end_date": None}
+    assert run(conn, case) == b"[]\n"
+    case["format"] = "csv"
+    assert run(conn, case) == b"\xef\xbb\xbf" + posts.CSV_HEADER.encode()
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"fmt": "xml"}, "unknown format"),
+    ({"start_date": "2024-02-30"}, "not a real date"),
+    ({"start_date": "0000-00-00"}, "not a real date"),
+    ({"end_date": "2024/01/01"}, "YYYY-MM-DD"),
+    ({"start_date": "2024-01-01'; DROP TABLE posts; --"}, "YYYY-MM-DD"),
+    ({"start_date": "2024-03-01", "end_date": "2024-01-01"}, "before start date"),
+    ({"page_size": 0}, "page size"),
+    ({"page_size": 10**9}, "page size"),
+])
+def test_bad_options(kwargs, message):
+    with pytest.raises(engine.OptionError, match=message):
+        engine.ExportOptions(**kwargs)
+
+
+def test_missing_posts_table(tmp_path):
+    import sqlite3
+
+    conn = sqlite3.connect(str(tmp_path / "empty.db"))
+    with pytest.raises(engine.OptionError, match="no posts table"):
+        engine.check_table(conn)
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_problems_lists_every_reject(connect, fmt):
+    """--check's engine: one RowError per bad row, and it goes on past them.
+    rejects.db holds one bad post per kind: exactly the error cases."""
+    conn = connect("rejects.db")
+    found = {(e.uri, e.column) for e in engine.problems(conn, engine.ExportOptions(fmt))}
+    expected = {(c["expect_error"]["uri"], c["expect_error"]["column"])
+                for c in CASES if c["db"] == "rejects.db" and c["format"] == fmt
+                and "expect_error" in c}
+    assert found == expected
