@@ -1,0 +1,176 @@
+"""The legacy export directory, written so that nothing half-done looks done.
+
+``<output>/<did or "all">/<YYYY-MM-DD_HH-MM-SS>/`` holds ``posts.json`` or
+``posts.csv``, ``manifest.json`` and, with media, ``media/``. Everything is
+written into a hidden ``.<name>.partial-<pid>`` directory beside the target
+and renamed into place only when complete; any failure removes it.
+"""
+
+import datetime
+import os
+import re
+import shutil
+import time
+
+from . import engine, manifest, media
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._:@+-]")
+_PARTIAL = re.compile(r"\..+\.partial-([0-9]+)\Z")
+
+
+def safe_name(text):
+    """A single, harmless path component for a DID (or any text)."""
+    name = _UNSAFE_NAME.sub("_", text)[:200]
+    if not name or name.startswith("."):
+        name = "_" + name
+    return name
+
+
+class Result:
+    def __init__(self, path, posts, media_count, size, seconds):
+        self.path, self.posts, self.media, self.bytes, self.seconds = (
+            path, posts, media_count, size, seconds)
+
+
+def _remove_stale_partials(parent):
+    """Remove partial directories left by a killed export whose process is gone."""
+    for entry in os.listdir(parent):
+        m = _PARTIAL.match(entry)
+        if m and not _alive(int(m.group(1))):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _makedirs(path):
+    """os.makedirs that returns the directories it created, outermost first."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for directory in reversed(missing):
+        os.mkdir(directory)
+    return list(reversed(missing))
+
+
+def _final_path(parent, stamp):
+    path = os.path.join(parent, stamp)
+    n = 1
+    while os.path.exists(path):  # two exports within one second
+        path = os.path.join(parent, "%s_%d" % (stamp, n))
+        n += 1
+    return path
+
+
+class _MediaCopier:
+    def __init__(self, root, target, warn):
+        self.root = media.MediaRoot(root)
+        self.target = target
+        self.warn = warn
+        self.copied = set()
+
+    def copy_for(self, conn, rows):
+        for uri, file_path in media.media_paths(conn, media.media_uris(rows)):
+            if file_path in self.copied:
+                continue
+            try:
+                source = self.root.resolve(file_path)
+            except media.MediaError as e:
+                self.warn("media of %s not exported: %s" % (uri, e))
+                continue
+            shutil.copyfile(source, os.path.join(self.target, os.path.basename(file_path)))
+            self.copied.add(file_path)
+
+
+def write(conn, options, output, include_media=False, media_root=".", progress=None,
+          warn=None, now=None):
+    """Export into a new legacy directory under ``output``; returns a Result.
+
+    ``progress(posts_done)`` is called after each page, ``warn(message)`` for
+    media that cannot be copied. Raises (after removing everything it wrote)
+    on any failure: RowError, OSError (a full disk), KeyboardInterrupt...
+    """
+    started = time.monotonic()
+    now = now or datetime.datetime.now()
+    parent = os.path.join(output, safe_name(options.did or "all"))
+    created = _makedirs(parent)
+    _remove_stale_partials(parent)
+    stamp = now.strftime("%Y-%m-%d_%H-%M-%S")
+    partial = os.path.join(parent, ".%s.partial-%d" % (stamp, os.getpid()))
+    try:
+        os.mkdir(partial)
+        posts_name = "posts." + options.format
+        posts_path = os.path.join(partial, posts_name)
+        export = engine.Export(options)
+        copier = None
+        size = 0
+        with open(posts_path, "wb") as out:
+            while True:
+                chunk = export.step(conn)
+                if chunk is None:
+                    break
+                out.write(chunk)
+                size += len(chunk)
+                if include_media and export.rows:
+                    if copier is None:
+                        os.mkdir(os.path.join(partial, "media"))
+                        copier = _MediaCopier(media_root, os.path.join(partial, "media"),
+                                              warn or (lambda message: None))
+                    copier.copy_for(conn, export.rows)
+                if progress:
+                    progress(export.posts)
+            out.flush()
+            os.fsync(out.fileno())
+        if export.posts == 0:
+            os.remove(posts_path)  # the legacy writes only the manifest then
+            files = []
+            size = 0
+        else:
+            media_files = len(os.listdir(copier.target)) if copier else None
+            files = manifest.directory_files([posts_name], media_files)
+        media_count = len(copier.copied) if copier else 0
+        body = manifest.manifest_bytes(
+            options.format, export.posts, media_count, files,
+            options.start_date and options.start_date.isoformat(),
+            options.end_date and options.end_date.isoformat(),
+        )
+        with open(os.path.join(partial, "manifest.json"), "wb") as out:
+            out.write(body)
+            out.flush()
+            os.fsync(out.fileno())
+        final = _final_path(parent, stamp)
+        os.rename(partial, final)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        for directory in reversed(created):  # the folders this export made, if left empty
+            try:
+                os.rmdir(directory)
+            except OSError:
+                break
+        raise
+    return Result(final, export.posts, media_count, size, time.monotonic() - started)
+
+
+def stream(conn, options, out, progress=None):
+    """Write the posts file alone to a binary file object; returns a Result."""
+    started = time.monotonic()
+    export = engine.Export(options)
+    size = 0
+    while True:
+        chunk = export.step(conn)
+        if chunk is None:
+            break
+        out.write(chunk)
+        size += len(chunk)
+        if progress:
+            progress(export.posts)
+    out.flush()
+    return Result(None, export.posts, 0, size, time.monotonic() - started)

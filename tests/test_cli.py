@@ -1,0 +1,333 @@
+"""`datasette bsky-export`: goldens through the CLI, the export directory,
+media, --check, errors, and that nothing half-done is left behind."""
+
+import json
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+from datasette.cli import cli
+
+from conftest import CASES, FIXTURES, case_id, expected_bytes
+
+DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"
+DATASETTE = [sys.executable, "-m", "datasette"]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["bsky-export", *map(str, args)])
+
+
+def case_args(case):
+    args = ["--format", case["format"]]
+    for option in ("did", "start_date", "end_date"):
+        if case[option] is not None:
+            args += ["--" + option.replace("_", "-"), case[option]]
+    return args
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_case_to_stdout(archive, case):
+    result = run(archive(case["db"]), "--stdout", *case_args(case))
+    if "expect_error" in case:
+        error = case["expect_error"]
+        assert result.exit_code == 1
+        assert error["column"] in result.stderr
+        if error["uri"]:
+            assert error["uri"] in result.stderr
+        assert "output is incomplete" in result.stderr
+        assert "Traceback" not in result.output
+    else:
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout_bytes == expected_bytes(case)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--format", "xml"], "unknown format 'xml': use json or csv"),
+    (["--start-date", "2024-13-01"], "start date 2024-13-01 is not a real date"),
+    (["--end-date", "yesterday"], "end date must be a date as YYYY-MM-DD"),
+    (["--start-date", "2024-03-01", "--end-date", "2024-02-01"], "is before start date"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--stdout", "--include-media"], "--include-media needs a directory export"),
+])
+def test_bad_options_one_line_exit_2(archive, args, message):
+    result = run(archive("realistic.db"), "--stdout", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    if args[0] != "--batch-size":  # click's own usage error for a non-integer range
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+
+
+def test_bad_archives_exit_2(tmp_path):
+    (tmp_path / "notes.txt").write_text("not sqlite")
+    import sqlite3
+    sqlite3.connect(str(tmp_path / "empty.db")).execute("CREATE TABLE other (x)")
+    for path, message in [(tmp_path / "missing.db", "no such file"),
+                          (tmp_path / "notes.txt", "cannot read"),
+                          (tmp_path / "empty.db", "no posts table"),
+                          (tmp_path, "is a directory")]:
+        result = run(path, "--stdout")
+        assert result.exit_code == 2, path
+        assert message in result.stderr
+        assert result.stderr.count("\n") == 1
+
+
+def only_export_dir(output, did):
+    (stamp,) = os.listdir(output / did)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d", stamp)
+    return output / did / stamp
+
+
+def manifest(path):
+    text = (path / "manifest.json").read_text()
+    data = json.loads(text)
+    timestamp = data.pop("export_timestamp")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", timestamp)
+    assert text.endswith("}\n") and text.startswith('{\n  "export_format": ')
+    return data, text
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_directory_export(archive, tmp_path, fmt):
+    output = tmp_path / "out"
+    result = run(archive("realistic.db"), "--format", fmt, "--did", DID0,
+                 "--start-date", "2023-12-21", "--end-date", "2025-01-19", "--output", output)
+    assert result.exit_code == 0, result.stderr
+    path = only_export_dir(output, DID0)
+    assert sorted(os.listdir(path)) == ["manifest.json", "posts." + fmt]
+    golden = FIXTURES / "expected" / ("realistic-did0-window0." + fmt)
+    assert (path / ("posts." + fmt)).read_bytes() == golden.read_bytes()
+    data, text = manifest(path)
+    assert list(data) == ["export_format", "post_count", "media_count", "date_range",
+                          "version", "files"]
+    posts = len(json.loads((FIXTURES / "expected" / "realistic-did0-window0.json").read_bytes()))
+    assert data == {
+        "export_format": fmt, "post_count": posts, "media_count": 0,
+        "date_range": {"start_date": "2023-12-21T00:00:00Z", "end_date": "2025-01-19T23:59:59Z"},
+        "version": data["version"], "files": ["posts." + fmt],
+    }
+    assert data["version"].startswith("datasette-bsky-export ")
+    assert "Exported %d posts, 0 media files" % posts in result.stderr
+    assert str(path) in result.stderr
+
+
+def test_manifest_open_date_range_and_all(archive, tmp_path):
+    import sqlite3
+    db = archive("realistic.db")
+    output = tmp_path / "out"
+    assert run(db, "--start-date", "2024-05-01", "--output", output).exit_code == 0
+    data, text = manifest(only_export_dir(output, "all"))
+    (count,) = sqlite3.connect(str(db)).execute(
+        "SELECT count(*) FROM posts WHERE created_at >= '2024-05-01 00:00:00 +0000 UTC'"
+    ).fetchone()
+    assert 0 < data["post_count"] == count < 1500
+    assert data["date_range"] == {"start_date": "2024-05-01T00:00:00Z",
+                                  "end_date": "0001-01-01T00:00:00Z"}
+
+
+def test_zero_posts_directory_holds_only_the_manifest(archive, tmp_path):
+    output = tmp_path / "out"
+    result = run(archive("realistic.db"), "--did", "did:plc:nobody", "--include-media",
+                 "--output", output)
+    assert result.exit_code == 0
+    path = only_export_dir(output, "did:plc:nobody")
+    assert os.listdir(path) == ["manifest.json"]
+    data, text = manifest(path)
+    assert data == {"export_format": "json", "post_count": 0, "media_count": 0,
+                    "version": data["version"], "files": []}
+    assert '"files": []\n}\n' in text
+
+
+def media_root_for(db_path, root, skip=()):
+    """Create the media files of DID0's posts under root (all but `skip`)."""
+    import sqlite3
+    conn = sqlite3.connect(str(db_path))
+    rows = conn.execute(
+        "SELECT m.file_path FROM media m JOIN posts p ON p.uri = m.post_uri "
+        "WHERE p.did = ? AND p.has_media = 1", (DID0,)).fetchall()
+    made = []
+    for (file_path,) in rows:
+        if file_path in skip:
+            continue
+        target = root / file_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"image " + file_path.encode())
+        made.append(file_path)
+    return [r[0] for r in rows], made
+
+
+def test_media_copied_and_missing_reported(archive, tmp_path):
+    db = archive("realistic.db")
+    root = tmp_path / "media-root"
+    all_paths, _ = media_root_for(db, root)
+    missing = all_paths[0]
+    (root / missing).unlink()
+    output = tmp_path / "out"
+    result = run(db, "--did", DID0, "--include-media", "--media-root", root, "--output", output)
+    assert result.exit_code == 0, result.stderr
+    path = only_export_dir(output, DID0)
+    names = sorted(os.listdir(path / "media"))
+    assert names == sorted({os.path.basename(p) for p in all_paths} - {os.path.basename(missing)})
+    for name in names:
+        source = next(p for p in all_paths if p.endswith("/" + name))
+        assert (path / "media" / name).read_bytes() == b"image " + source.encode()
+    assert missing in result.stderr and "Warning" in result.stderr
+    data, _ = manifest(path)
+    assert data["media_count"] == len(names)
+    assert data["files"] == ["media/ (%d files)" % len(names), "posts.json"]
+    assert (path / "posts.json").read_bytes() == (
+        FIXTURES / "expected" / "realistic-did0.json").read_bytes()
+
+
+def test_media_outside_the_root_is_refused(archive, tmp_path):
+    import sqlite3
+    db = archive("realistic.db")
+    root = tmp_path / "media-root"
+    all_paths, _ = media_root_for(db, root)
+    secret = tmp_path / "secret.jpg"
+    secret.write_bytes(b"secret")
+    os.symlink(secret, root / "link.jpg")
+    conn = sqlite3.connect(str(db))
+    hostile = [str(secret), "../secret.jpg", "link.jpg"]
+    for bad, good in zip(hostile, all_paths):
+        conn.execute("UPDATE media SET file_path = ? WHERE file_path = ?", (bad, good))
+    conn.commit()
+    conn.close()
+    output = tmp_path / "out"
+    result = run(db, "--did", DID0, "--include-media", "--media-root", root, "--output", output)
+    assert result.exit_code == 0
+    path = only_export_dir(output, DID0)
+    for name in os.listdir(path / "media"):
+        assert (path / "media" / name).read_bytes() != b"secret"
+    assert result.stderr.count("outside the media root") == 3
+
+
+def test_check_lists_rejects(archive):
+    result = run(archive("rejects.db"), "--check")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    expected = [c["expect_error"] for c in CASES
+                if c["db"] == "rejects.db" and c["format"] == "json" and "expect_error" in c]
+    assert len(lines) == len(expected)
+    for error in expected:
+        assert any(error["column"] in line and (error["uri"] or "NULL uri") in line
+                   for line in lines), error
+    assert "%d post(s) the json export would reject" % len(expected) in result.stderr
+    clean = run(archive("rejects.db"), "--check", "--did", "did:plc:rejects-clean")
+    assert clean.exit_code == 0 and clean.stdout == ""
+
+
+def test_archive_is_opened_read_only(archive, tmp_path):
+    db = archive("realistic.db")
+    before = (db.read_bytes(), os.stat(db).st_mtime_ns)
+    os.chmod(db, 0o444)
+    assert run(db, "--output", tmp_path / "out").exit_code == 0
+    assert run(db, "--check").exit_code == 0
+    assert (db.read_bytes(), os.stat(db).st_mtime_ns) == before
+    assert sorted(os.listdir(tmp_path)) == ["out", "realistic.db"]  # no -journal, -wal
+
+
+def test_failed_export_leaves_nothing(archive, tmp_path):
+    output = tmp_path / "out"
+    result = run(archive("rejects.db"), "--did", "did:plc:rej-text-null", "--output", output)
+    assert result.exit_code == 1
+    assert "column text" in result.stderr and "no export was written" in result.stderr
+    assert not output.exists()
+
+
+def test_full_disk_says_so_and_leaves_nothing(archive, tmp_path):
+    """A size limit on the output stands in for a full disk."""
+    import resource
+    output = tmp_path / "out"
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    proc = subprocess.run(DATASETTE + ["bsky-export", str(archive("realistic.db")),
+                                       "--output", str(output)],
+                          preexec_fn=limit, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "file size limit" in proc.stderr and "no export was written" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not output.exists()
+
+
+def test_full_disk_on_stdout(archive):
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run(DATASETTE + ["bsky-export", str(archive("realistic.db")),
+                                           "--stdout"],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "the disk is full; the output is incomplete" in proc.stderr
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 130)])
+def test_interrupted_export_leaves_nothing(archive, tmp_path, sig, code):
+    output = tmp_path / "out"
+    proc = subprocess.Popen(DATASETTE + ["bsky-export", str(archive("realistic.db")),
+                                         "--batch-size", "1", "--output", str(output)],
+                            stderr=subprocess.PIPE, text=True)
+    wait_for_partial(output / "all")
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code
+    assert "interrupted" in err
+    assert not output.exists()
+
+
+def wait_for_partial(parent):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if parent.exists() and any(n.startswith(".") for n in os.listdir(parent)):
+            return
+        time.sleep(0.01)
+    raise AssertionError("the export never started")
+
+
+def test_killed_export_looks_unfinished_and_next_run_works(archive, tmp_path):
+    output = tmp_path / "out"
+    db = str(archive("realistic.db"))
+    proc = subprocess.Popen(DATASETTE + ["bsky-export", db, "--batch-size", "1",
+                                         "--output", str(output)], stderr=subprocess.DEVNULL)
+    wait_for_partial(output / "all")
+    proc.kill()
+    proc.wait(timeout=30)
+    leftovers = os.listdir(output / "all")
+    assert leftovers and all(n.startswith(".") and ".partial-" in n for n in leftovers)
+    assert run(db, "--output", output).exit_code == 0
+    (stamp,) = os.listdir(output / "all")  # the stale partial is gone too
+    assert (output / "all" / stamp / "posts.json").read_bytes() == (
+        FIXTURES / "expected" / "realistic-all.json").read_bytes()
+
+
+def test_quiet_and_progress(archive, tmp_path):
+    db = archive("realistic.db")
+    quiet = run(db, "--stdout", "--quiet")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    plain = run(db, "--stdout")
+    assert "\r" not in plain.stderr  # no progress bar when stderr is not a terminal
+    import pty
+    leader, follower = pty.openpty()
+    proc = subprocess.run(DATASETTE + ["bsky-export", str(db), "--output", str(tmp_path / "o")],
+                          stderr=follower, stdout=subprocess.DEVNULL, timeout=120)
+    os.close(follower)
+    shown = b""
+    try:
+        while True:
+            data = os.read(leader, 4096)
+            if not data:
+                break
+            shown += data
+    except OSError:
+        pass
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"1,500/1,500 posts 100.0%" in shown and b"posts/s" in shown and b"ETA" in shown
