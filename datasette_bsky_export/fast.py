@@ -1,8 +1,10 @@
-"""Page encoders: a fast path for the common row, the exact path for the rest.
+"""Page encoders: a fast path for common pages, the exact path for the rest.
 
-The fast path takes a row only when each of its values is in a form whose
-output is known to equal the exact path's (and so the legacy's); anything
-else goes, row by row, through ``posts.exact_json`` / ``posts.exact_csv``.
+A page goes through the fast path only when every value in it is in a form
+whose output is known to equal the exact path's (and so the legacy's); the
+checks run once per page, column by column. A page that fails them is split
+in halves, down to single rows, which go through ``posts.exact_json`` /
+``posts.exact_csv``.
 
 JSON (rows with TEXT as ``str``, printed by orjson):
 
@@ -11,69 +13,61 @@ JSON (rows with TEXT as ``str``, printed by orjson):
 * flags are the integers 0/1 and counts are integers;
 * times have the form Go's ``Time.String()`` writes in UTC, on a real date,
   with a fraction already trimmed;
-* embed_data/labels are absent, ``null``, or BLOBs of JSON that orjson
-  round-trips to the very same bytes once Go's ``\\u003c \\u003e \\u0026
-  \\u2028 \\u2029`` escapes are undone — so orjson prints the same tokens,
-  with the indentation Go's json.Indent gives them. An embed that had HTML
-  escapes is printed on its own and the escapes put back.
+* embed_data/labels are absent, ``null``, or BLOBs of JSON whose orjson
+  compact form, with the escapes Go's Marshal adds (``\u003c \u003e
+  \u0026 \u2028 \u2029``), is the stored value byte for byte — so orjson
+  prints the same tokens, with the indentation Go's json.Indent gives them.
+  An embed that had HTML escapes is printed on its own, escapes put back.
 
-CSV (rows with TEXT as ``bytearray``, the bytes the legacy wrote): string
-fields of TEXT or BLOB are written raw, quoted by Go's rule; times, flags
-and counts are checked as for JSON; MediaFiles comes from orjson, whose
-decoding of valid JSON equals Go's.
+CSV (rows with TEXT as ``bytearray``, the bytes the legacy wrote): uri, cid,
+did, reply_parent and embed_type are plain ASCII needing no quotes; text is
+quoted by Go's rule; times, flags and counts are checked as for JSON;
+MediaFiles comes from orjson, whose decoding of valid JSON equals Go's.
 """
 
-import datetime
-import functools
 import re
 
 import orjson
 
 from . import gocsv, posts
 
-_TIME = (
-    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]) "
-    r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]((?:\.[0-9]{0,8}[1-9])?)"
-    r" \+0000 UTC(?: m=.*)?"
+# Go's Time.String() of a UTC time on a real calendar day (leap years
+# included), its fraction already trimmed; anything after " m=" is ignored.
+# Atomic groups and possessive repeats keep one pass over a page cheap.
+_DATE = (
+    r"(?>(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29"
+    r"|[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    r"|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31))"
 )
-_FAST_TIME = re.compile(_TIME, re.S)
-_FAST_TIME_BYTES = re.compile(_TIME.encode(), re.S)
+_TIME = (
+    _DATE + r" (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(?:\.(?=[0-9]{1,9} )[0-9]++(?<=[1-9]))? \+0000 UTC(?: m=[^\n]*+)?"
+)
+# a page's time columns, each value followed by a newline
+_TIMES = re.compile("(?:%s\n)*+" % _TIME)
+_TIMES_BYTES = re.compile(_TIMES.pattern.encode())
 _INDENT = orjson.OPT_INDENT_2
-_SIX_INTS = (int,) * 6
+_FLAGS = {0, 1}
 
 
 class _Exact(Exception):
     """This row is not for the fast path."""
 
 
-@functools.lru_cache(maxsize=4096)
-def _real_date(date):
-    try:
-        datetime.date.fromisoformat(date if type(date) is str else date.decode())
-        return True
-    except ValueError:
+def _times_ok(columns, kind):
+    """Whether every time of these page columns takes the fast path: one
+    regex pass over them all."""
+    values = [v for column in columns for v in column]
+    if set(map(type, values)) != {kind}:
         return False
+    newline = "\n" if kind is str else b"\n"
+    joined = newline.join(values) + newline
+    return joined.count(newline) == len(values) and (
+        _TIMES if kind is str else _TIMES_BYTES).fullmatch(joined) is not None
 
 
-def _times(column, pattern, late):
-    """Per value of a time column: the fast-path match, or None."""
-    kind = str if pattern is _FAST_TIME else bytearray
-    if set(map(type, column)) == {kind}:
-        matches = map(pattern.fullmatch, column)
-    else:
-        matches = [pattern.fullmatch(v) if type(v) is kind else None for v in column]
-    return [m if m and (v[8:10] < late or _real_date(bytes(v[:10]) if late == b"29" else v[:10]))
-            else None for v, m in zip(column, matches)]
-
-
-def _json_times(column):
-    return [m and "%sT%sZ" % (m.string[:10], m.string[11:m.end(1)])
-            for m in _times(column, _FAST_TIME, "29")]
-
-
-def _csv_times(column):
-    return [m and b"%sT%sZ" % (m.string[:10], m.string[11:19])
-            for m in _times(column, _FAST_TIME_BYTES, b"29")]
+def _all_of_type(columns, kind):
+    return all(set(map(type, column)) == {kind} for column in columns)
 
 
 # ---------------------------------------------------------------------------
@@ -124,70 +118,80 @@ def _raw_json(value):
     return orjson.Fragment(out)
 
 
-_JSON_TYPES = (str, str, str, str, str, str, int, int, int, int, int, int, str, str)
+_ABSENT = object()  # an omitted embed_data/labels
 
 
-def _fast_post(row, created, indexed, archived):
-    if tuple(map(type, row[:14])) != _JSON_TYPES:
-        raise _Exact
-    (uri, cid, did, text, _c, _i, has_media, likes, reposts, replies,
-     quotes, is_reply, parent, embed_type, embed, labels) = row[:16]
-    if has_media >> 1 or is_reply >> 1:  # not 0/1 (negatives shift to -1)
-        raise _Exact
-    post = {
-        "uri": uri, "cid": cid, "did": did, "text": text,
-        "created_at": created, "indexed_at": indexed,
-        "has_media": has_media == 1, "like_count": likes, "repost_count": reposts,
-        "reply_count": replies, "quote_count": quotes, "is_reply": is_reply == 1,
-    }
-    if parent:
-        post["reply_parent"] = parent
-    if embed_type:
-        post["embed_type"] = embed_type
-    if embed is not None and embed != b"":
-        post["embed_data"] = _raw_json(embed)
-    if labels is not None and labels != b"":
-        post["labels"] = _raw_json(labels)
-    post["archived_at"] = archived
-    return post
+def _json_time(value):  # a time that passed _times_ok
+    return value[:10] + "T" + value[11:value.index(" ", 19)] + "Z"
 
 
-def _dump(batch):
-    out = orjson.dumps(batch, option=_INDENT)[2:-2]  # drop "[\n" and "\n]"
+def _raw_json_column(column):
+    return [_raw_json(v) if v is not None and v != b"" else _ABSENT for v in column]
+
+
+def _json_page(rows):
+    """The posts of ``rows`` when every one is for the fast path, else None."""
+    (uri, cid, did, text, created, indexed, has_media, likes, reposts, replies,
+     quotes, is_reply, parent, embed_type, embed, labels, archived) = tuple(zip(*rows))[:17]
+    if not (_all_of_type((uri, cid, did, text, parent, embed_type), str)
+            and _all_of_type((has_media, likes, reposts, replies, quotes, is_reply), int)
+            and set(has_media) <= _FLAGS and set(is_reply) <= _FLAGS
+            and _times_ok((created, indexed, archived), str)):
+        return None
+    try:
+        embed, labels = _raw_json_column(embed), _raw_json_column(labels)
+    except _Exact:
+        return None
+    page = []
+    for (u, c, d, t, ca, ia, hm, lc, rc, rpc, qc, ir, rp, et, ed, lb, aa) in zip(
+            uri, cid, did, text, created, indexed, has_media, likes, reposts, replies,
+            quotes, is_reply, parent, embed_type, embed, labels, archived):
+        post = {
+            "uri": u, "cid": c, "did": d, "text": t,
+            "created_at": _json_time(ca), "indexed_at": _json_time(ia),
+            "has_media": hm == 1, "like_count": lc, "repost_count": rc,
+            "reply_count": rpc, "quote_count": qc, "is_reply": ir == 1,
+        }
+        if rp:
+            post["reply_parent"] = rp
+        if et:
+            post["embed_type"] = et
+        if ed is not _ABSENT:
+            post["embed_data"] = ed
+        if lb is not _ABSENT:
+            post["labels"] = lb
+        post["archived_at"] = _json_time(aa)
+        page.append(post)
+    try:
+        out = orjson.dumps(page, option=_INDENT)[2:-2]  # drop "[\n" and "\n]"
+    except orjson.JSONEncodeError:  # nested deeper than orjson prints
+        return None
     if b"\xe2\x80" in out:
         for char, escape in _LINE_SEPARATORS:
             out = out.replace(char, escape)
     return out
 
 
+def _split_encode(rows, page, exact, parts):
+    """Append the encoding of rows: the fast page if it takes them all, else
+    halves, down to single rows for the exact path."""
+    out = page(rows)
+    if out is not None:
+        parts.append(out)
+    elif len(rows) == 1:
+        parts.append(exact(rows[0]))
+    else:
+        half = len(rows) // 2
+        _split_encode(rows[:half], page, exact, parts)
+        _split_encode(rows[half:], page, exact, parts)
+
+
 def json_posts(rows, fast=True):
     """The posts of ``rows`` as legacy JSON array items joined by ``,\\n``."""
     if not fast or not rows:
         return b",\n".join(map(posts.exact_json, rows))
-    columns = tuple(zip(*rows))
     parts = []
-    batch = []  # (row, post) of consecutive fast-path rows
-
-    def flush():
-        try:
-            parts.append(_dump([post for _row, post in batch]))
-        except orjson.JSONEncodeError:  # nested deeper than orjson prints
-            parts.extend(posts.exact_json(row) for row, _post in batch)
-        batch.clear()
-
-    for row, created, indexed, archived in zip(
-            rows, _json_times(columns[4]), _json_times(columns[5]), _json_times(columns[16])):
-        if created and indexed and archived:
-            try:
-                batch.append((row, _fast_post(row, created, indexed, archived)))
-                continue
-            except _Exact:
-                pass
-        if batch:
-            flush()
-        parts.append(posts.exact_json(row))
-    if batch:
-        flush()
+    _split_encode(rows, _json_page, posts.exact_json, parts)
     return b",\n".join(parts)
 
 
@@ -200,12 +204,12 @@ _LEADING_SPACE_BYTES = re.compile(  # gocsv.GO_SPACES in UTF-8
     rb"[\t\n\v\f\r ]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]"
     rb"|\xe2\x81\x9f|\xe3\x80\x80"
 )
-# uri, cid, did, reply_parent, embed_type joined by commas, each empty or
-# printable ASCII without '"' or ',' and not starting with a space or '\\':
-# fields Go writes unquoted
-_PLAIN_SHORT_FIELDS = re.compile(
-    rb"(?:[!#-+\--\[\]-~][!#-+\--~]*)?(?:,(?:[!#-+\--\[\]-~][!#-+\--~]*)?){4}"
-)
+_CSV_LINE = b"%s,%s,%s,%s,%sT%sZ,%d,%d,%d,%d,%s,%s,%s,%s,%s,%sT%sZ\n"
+# uri, cid, did, reply_parent and embed_type values, each followed by a
+# newline, each empty or printable ASCII without '"' or ',' and not starting
+# with a space or '\': fields Go writes unquoted
+_SHORT_FIELD = rb"(?:[!#-+\--\[\]-~][!#-+\--~]*+)?"
+_PLAIN_SHORT_FIELDS = re.compile(rb"(?:%s\n)*+" % _SHORT_FIELD)
 
 
 def _media(embed):
@@ -219,41 +223,37 @@ def _media(embed):
         raise _Exact from None
 
 
-def _fast_record(row, created, indexed, quote=_QUOTE_BYTES.search,
-                 space=_LEADING_SPACE_BYTES.match):
-    (uri, cid, did, text, _c, _i, has_media, likes, reposts, replies,
-     quotes, is_reply, parent, embed_type, embed) = row[:15]
-    if ((type(has_media), type(is_reply), type(likes), type(reposts), type(replies),
-         type(quotes)) != _SIX_INTS or has_media >> 1 or is_reply >> 1):
-        raise _Exact
-    try:
-        if not _PLAIN_SHORT_FIELDS.fullmatch(b",".join((uri, cid, did, parent, embed_type))):
-            raise _Exact
-        if quote(text) or space(text) or text == b"\\.":
-            text = b'"' + text.replace(b'"', b'""') + b'"'
-    except TypeError:  # a NULL or a number where a string belongs
-        raise _Exact from None
-    return b"%s,%s,%s,%s,%s,%d,%d,%d,%d,%s,%s,%s,%s,%s,%s\n" % (
-        uri, cid, did, text, created, likes, reposts, replies, quotes,
-        _CSV_BOOL[is_reply], parent, _CSV_BOOL[has_media],
-        _media(embed) if has_media else b"", embed_type, indexed,
-    )
+def _csv_page(rows, quote=_QUOTE_BYTES.search, space=_LEADING_SPACE_BYTES.match):
+    """The records of ``rows`` when every one is for the fast path, else None."""
+    (uri, cid, did, text, created, indexed, has_media, likes, reposts, replies,
+     quotes, is_reply, parent, embed_type, embed, _labels, archived) = tuple(zip(*rows))[:17]
+    # archived_at is not written, but the legacy reads it: a bad one must fail
+    if not (_all_of_type((has_media, likes, reposts, replies, quotes, is_reply), int)
+            and set(has_media) <= _FLAGS and set(is_reply) <= _FLAGS
+            and _times_ok((created, indexed, archived), bytearray)
+            and set(map(type, text)) <= {bytes, bytearray}):
+        return None
+    try:  # TEXT or BLOB strings are written alike; NULL or numbers are not for here
+        short = b"\n".join([*uri, *cid, *did, *parent, *embed_type, b""])
+        media = [_media(e) if h else b"" for h, e in zip(has_media, embed)]
+    except (TypeError, _Exact):
+        return None
+    if short.count(b"\n") != 5 * len(rows) or not _PLAIN_SHORT_FIELDS.fullmatch(short):
+        return None
+    text = [b'"' + t.replace(b'"', b'""') + b'"' if quote(t) or space(t) or t == b"\\." else t
+            for t in text]
+    flag = _CSV_BOOL.__getitem__
+    # times passed _times_ok: RFC 3339 seconds are fixed slices of them
+    return b"".join(map(_CSV_LINE.__mod__, zip(
+        uri, cid, did, text, [c[:10] for c in created], [c[11:19] for c in created],
+        likes, reposts, replies, quotes, map(flag, is_reply), parent, map(flag, has_media),
+        media, embed_type, [i[:10] for i in indexed], [i[11:19] for i in indexed])))
 
 
 def csv_records(rows, fast=True):
     """The records of ``rows`` as legacy CSV (bytes, each line ending ``\\n``)."""
     if not fast or not rows:
         return b"".join(map(posts.exact_csv, rows))
-    columns = tuple(zip(*rows))
-    out = []
-    # archived_at is not written, but the legacy reads it: a bad one must fail
-    for row, created, indexed, archived in zip(
-            rows, _csv_times(columns[4]), _csv_times(columns[5]), _times(columns[16], _FAST_TIME_BYTES, b"29")):
-        if created and indexed and archived:
-            try:
-                out.append(_fast_record(row, created, indexed))
-                continue
-            except _Exact:
-                pass
-        out.append(posts.exact_csv(row))
-    return b"".join(out)
+    parts = []
+    _split_encode(rows, _csv_page, posts.exact_csv, parts)
+    return b"".join(parts)
