@@ -16,6 +16,8 @@ DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 100_000
 CSV_BOM = b"\xef\xbb\xbf"
 _DATE = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+MAX_DID_LENGTH = 2048
 
 
 class OptionError(ValueError):
@@ -48,6 +50,11 @@ class ExportOptions:
             raise OptionError("unknown format %s: use json or csv" % _short(fmt))
         if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise OptionError("page size must be a whole number from 1 to %d" % MAX_PAGE_SIZE)
+        if did is not None and not isinstance(did, str):
+            raise OptionError("did must be text")
+        if did and (len(did) > MAX_DID_LENGTH or _CONTROL.search(did)):
+            raise OptionError("did must be at most %d characters, without control characters"
+                              % MAX_DID_LENGTH)
         self.format = fmt
         self.did = did or None
         self.start_date = parse_date(start_date, "start date")

@@ -66,6 +66,9 @@ def test_empty_export_framing(connect):
     ({"end_date": "2024/01/01"}, "YYYY-MM-DD"),
     ({"start_date": "2024-01-01'; DROP TABLE posts; --"}, "YYYY-MM-DD"),
     ({"start_date": "2024-03-01", "end_date": "2024-01-01"}, "before start date"),
+    ({"did": "did:plc:a\nX-Injected: 1"}, "without control characters"),
+    ({"did": "did:plc:\x00"}, "without control characters"),
+    ({"did": "did:plc:" + "a" * 5000}, "at most 2048 characters"),
     ({"page_size": 0}, "page size"),
     ({"page_size": 10**9}, "page size"),
 ])
