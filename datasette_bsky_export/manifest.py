@@ -5,11 +5,12 @@ on, trailing newline) from this struct, in this key order.
 """
 
 import datetime
+import importlib.metadata
 import json
 
 from . import gotime
 
-VERSION = "datasette-bsky-export 0.1.0"
+VERSION = "datasette-bsky-export " + importlib.metadata.version("datasette-bsky-export")
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 _GO_HTML = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
             0x2028: "\\u2028", 0x2029: "\\u2029"}
