@@ -38,11 +38,24 @@ def open_archive(path):
     try:
         conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, check_same_thread=False)
         engine.check_table(conn)
+    except sqlite3.OperationalError as e:
+        if _locked(e):
+            raise _locked_failure(e) from None
+        raise Failure("cannot read %s as an SQLite archive: %s" % (path, e), 2) from None
     except sqlite3.DatabaseError as e:
         raise Failure("cannot read %s as an SQLite archive: %s" % (path, e), 2) from None
     except engine.OptionError as e:
         raise Failure("%s: %s" % (path, e), 2) from None
     return conn
+
+
+def _locked(error):
+    return "locked" in str(error) or "busy" in str(error)
+
+
+def _locked_failure(error):
+    return Failure("the archive stayed locked by another process for %gs (%s); try again"
+                   % (BUSY_TIMEOUT, error))
 
 
 class Progress:
@@ -149,9 +162,8 @@ def _run(archive, fmt, did, start_date, end_date, output, to_stdout, include_med
             raise Failure("%s; %s" % (e, "the output is incomplete" if to_stdout else
                                       "no export was written")) from None
         except sqlite3.OperationalError as e:
-            if "locked" in str(e) or "busy" in str(e):
-                raise Failure("the archive stayed locked by another process for %gs: %s"
-                              % (BUSY_TIMEOUT, e)) from None
+            if _locked(e):
+                raise _locked_failure(e) from None
             raise Failure("reading the archive failed: %s" % e) from None
         except BrokenPipeError:  # the reader went away (`| head`): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
