@@ -149,8 +149,8 @@ def _run(archive, fmt, did, start_date, end_date, output, to_stdout, include_med
     try:
         if check:
             return _check(conn, options, quiet)
-        total = engine.count(conn, options)
-        progress = Progress(total, not quiet and sys.stderr.isatty())
+        shown = not quiet and sys.stderr.isatty()
+        progress = Progress(engine.count(conn, options) if shown else 0, shown)
         try:
             if to_stdout:
                 result = exportdir.stream(conn, options, sys.stdout.buffer, progress)

@@ -75,7 +75,8 @@ class ExportOptions:
         return self.end_date and "%s 23:59:59 +0000 UTC" % self.end_date
 
     def pager(self):
-        return KeysetPager(self.did, self.start_bound, self.end_bound, self.page_size)
+        return KeysetPager(self.did, self.start_bound, self.end_bound, self.page_size,
+                           csv=self.format == "csv")
 
 
 def check_table(conn):

@@ -15,7 +15,11 @@ import sqlite3
 
 from .posts import COLUMNS
 
-_SELECT = "SELECT %s, rowid FROM posts" % ", ".join(COLUMNS)
+_SELECT = "SELECT %s, rowid FROM posts"
+# What CSV needs: labels never matter (any value scans into Go's []byte) and
+# embed_data only for MediaFiles of posts whose has_media is not 0.
+_CSV_COLUMNS = dict(zip(COLUMNS, COLUMNS), labels="NULL",
+                    embed_data="CASE WHEN has_media = 0 THEN NULL ELSE embed_data END")
 _ORDER = " ORDER BY created_at DESC, uri ASC, rowid ASC LIMIT ?"
 _DECODE_ERROR = "Could not decode to UTF-8"
 
@@ -34,8 +38,9 @@ def _bind(value):
 class KeysetPager:
     """Yields pages of raw rows (``COLUMNS`` then ``rowid``)."""
 
-    def __init__(self, did=None, start=None, end=None, page_size=1000):
+    def __init__(self, did=None, start=None, end=None, page_size=1000, csv=False):
         self.page_size = page_size
+        self.select = _SELECT % ", ".join(_CSV_COLUMNS.values() if csv else COLUMNS)
         self.where = []
         self.params = []
         if did is not None:
@@ -74,7 +79,7 @@ class KeysetPager:
                 params_tail = [value, value, rowid]
             where.append(after % tail)
             params += params_after + params_tail
-        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + _ORDER
+        sql = self.select + (" WHERE " + " AND ".join(where) if where else "") + _ORDER
         return sql, params + [self.page_size]
 
     def fetch(self, conn, text=str):
