@@ -71,11 +71,12 @@ MAX_DEPTH = 10000  # Go's scanner limit on nesting
 _VALUE, _VALUE_OR_CLOSE, _KEY, _KEY_OR_CLOSE, _COLON, _COMMA_OR_CLOSE, _END = range(7)
 
 
-def reindent(raw, depth):
+def reindent(raw, depth, max_depth=MAX_DEPTH):
     """Re-indent raw JSON (str, surrogate-escaped) as Go's json.Indent would
     print it nested ``depth`` levels deep with a two-space indent. Tokens are
     kept verbatim; empty ``{}`` and ``[]`` stay compact. Raises InvalidJSON
-    for anything Go's scanner rejects."""
+    for anything Go's scanner rejects, nesting deeper than ``max_depth``
+    included."""
     out = []
     append = out.append
     stack = []  # open containers, '{' or '['
@@ -125,8 +126,8 @@ def reindent(raw, depth):
         elif punct == "{" or punct == "[":
             if state != _VALUE:
                 raise _unexpected(m, state)
-            if len(stack) >= MAX_DEPTH:
-                raise InvalidJSON("nesting exceeds Go's maximum depth of %d" % MAX_DEPTH)
+            if len(stack) >= max_depth:
+                raise InvalidJSON("nested deeper than the %d levels Go allows here" % max_depth)
             stack.append(punct)
             append(punct)
             state = _KEY_OR_CLOSE if punct == "{" else _VALUE_OR_CLOSE

@@ -20,13 +20,14 @@ _DATE = r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
 _CLOCK = r"([0-9]{1,2}):([0-9]{2})"
 _SECONDS = r":([0-9]{2})(?:[.,]([0-9]+))?"
 
+# Go's time.Parse takes a run of spaces in the value for a space of the layout.
 # "2006-01-02 15:04:05.999999999 -0700 MST"
-_STRING_FORM = re.compile(_DATE + " " + _CLOCK + _SECONDS + r" ([+-])([0-9]{2})([0-9]{2}) (\S+)")
+_STRING_FORM = re.compile(_DATE + " +" + _CLOCK + _SECONDS + r" +([+-])([0-9]{2})([0-9]{2}) +(\S+)")
 # modernc's parseTimeFormats, each with ' ' or 'T' between date and clock
 _ISO_FORMS = [
-    re.compile(_DATE + "[ T]" + _CLOCK + _SECONDS + r"([+-])([0-9]{2}):([0-9]{2})"),
-    re.compile(_DATE + "[ T]" + _CLOCK + _SECONDS),
-    re.compile(_DATE + "[ T]" + _CLOCK),
+    re.compile(_DATE + "(?: +|T)" + _CLOCK + _SECONDS + r"([+-])([0-9]{2}):([0-9]{2})"),
+    re.compile(_DATE + "(?: +|T)" + _CLOCK + _SECONDS),
+    re.compile(_DATE + "(?: +|T)" + _CLOCK),
     re.compile(_DATE),
 ]
 _UPPER_RUN = re.compile("[A-Z]{0,6}")
@@ -44,6 +45,8 @@ def _zone_ok(zone):
     ``-0500``-style name Go gives fixed offsets, which we read as well)."""
     if zone in ("ChST", "MeST", "WITA"):
         return True
+    if zone.startswith("UTC"):  # Go takes "UTC" and then finds extra text
+        return zone == "UTC"
     if zone.startswith("GMT"):
         rest = zone[3:]
         return rest == "" or _signed_offset_ok(rest)

@@ -166,8 +166,10 @@ def _json_time(post, column):
 
 
 def _json_raw(post, column):
+    # The legacy indents each post as one value: the post object is one more
+    # level of nesting under Go's limit.
     try:
-        return gojson.reindent(post[column], 2)
+        return gojson.reindent(post[column], 2, gojson.MAX_DEPTH - 1)
     except gojson.InvalidJSON as e:
         raise RowError(post["uri"], column, "invalid JSON: %s" % e) from None
 
