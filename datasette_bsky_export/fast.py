@@ -205,11 +205,10 @@ _LEADING_SPACE_BYTES = re.compile(  # gocsv.GO_SPACES in UTF-8
     rb"|\xe2\x81\x9f|\xe3\x80\x80"
 )
 _CSV_LINE = b"%s,%s,%s,%s,%sT%sZ,%d,%d,%d,%d,%s,%s,%s,%s,%s,%sT%sZ\n"
-# uri, cid, did, reply_parent and embed_type values, each followed by a
-# newline, each empty or printable ASCII without '"' or ',' and not starting
-# with a space or '\': fields Go writes unquoted
-_SHORT_FIELD = rb"(?:[!#-+\--\[\]-~][!#-+\--~]*+)?"
-_PLAIN_SHORT_FIELDS = re.compile(rb"(?:%s\n)*+" % _SHORT_FIELD)
+# Bytes of uri, cid, did, reply_parent and embed_type that need no quoting
+# wherever they stand: printable ASCII but space, '"', ',' and '\' (so never
+# a leading space or exactly '\.').
+_PLAIN = bytes(range(0x21, 0x7f)).translate(None, b'",\\')
 
 
 def _media(embed):
@@ -238,7 +237,7 @@ def _csv_page(rows, quote=_QUOTE_BYTES.search, space=_LEADING_SPACE_BYTES.match)
         media = [_media(e) if h else b"" for h, e in zip(has_media, embed)]
     except (TypeError, _Exact):
         return None
-    if short.count(b"\n") != 5 * len(rows) or not _PLAIN_SHORT_FIELDS.fullmatch(short):
+    if short.count(b"\n") != 5 * len(rows) or short.translate(None, _PLAIN + b"\n"):
         return None
     text = [b'"' + t.replace(b'"', b'""') + b'"' if quote(t) or space(t) or t == b"\\." else t
             for t in text]
