@@ -74,19 +74,23 @@ def _all_of_type(columns, kind):
 # JSON
 
 _LINE_SEPARATORS = ((b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
-_GO_ESCAPES = ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026")) + _LINE_SEPARATORS
+_HTML_ESCAPES = ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026"))
+_LINE_SEPARATOR = re.compile(b"\xe2\x80[\xa8\xa9]")  # faster than `in` for 3 bytes
 
 
-def _has_line_separator(value):
-    return (b"\xa8" in value or b"\xa9" in value) and (
-        b"\xe2\x80\xa8" in value or b"\xe2\x80\xa9" in value)
+def _escape_line_separators(out):
+    if _LINE_SEPARATOR.search(out):
+        for char, escape in _LINE_SEPARATORS:
+            out = out.replace(char, escape)
+    return out
 
 
 def _go_escape(out):
-    for char, escape in _GO_ESCAPES:
+    """The escapes Go's Marshal adds to valid JSON (orjson writes these raw)."""
+    for char, escape in _HTML_ESCAPES:
         if char in out:
             out = out.replace(char, escape)
-    return out
+    return _escape_line_separators(out)
 
 
 def _raw_json(value):
@@ -106,15 +110,16 @@ def _raw_json(value):
         raise _Exact from None
     if compact == value:
         # The page dump escapes U+2028/U+2029 everywhere, so none may be raw here.
-        if _has_line_separator(value):
+        if _LINE_SEPARATOR.search(value):
             raise _Exact
         return decoded  # printed in place, at its depth, by the page dump
     if _go_escape(compact) != value:
         raise _Exact
     # Go's escapes for <>& must stay: print it here and put them back.
     out = orjson.dumps(decoded, option=_INDENT).replace(b"\n", b"\n    ")
-    for char, escape in _GO_ESCAPES[:3]:
-        out = out.replace(char, escape)
+    for char, escape in _HTML_ESCAPES:
+        if char in out:
+            out = out.replace(char, escape)
     return orjson.Fragment(out)
 
 
@@ -166,10 +171,7 @@ def _json_page(rows):
         out = orjson.dumps(page, option=_INDENT)[2:-2]  # drop "[\n" and "\n]"
     except orjson.JSONEncodeError:  # nested deeper than orjson prints
         return None
-    if b"\xe2\x80" in out:
-        for char, escape in _LINE_SEPARATORS:
-            out = out.replace(char, escape)
-    return out
+    return _escape_line_separators(out)
 
 
 def _split_encode(rows, page, exact, parts):
