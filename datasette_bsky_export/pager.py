@@ -16,10 +16,8 @@ import sqlite3
 from .posts import COLUMNS
 
 _SELECT = "SELECT %s, rowid FROM posts"
-# What CSV needs: labels never matter (any value scans into Go's []byte) and
-# embed_data only for MediaFiles of posts whose has_media is not 0.
-_CSV_COLUMNS = dict(zip(COLUMNS, COLUMNS), labels="NULL",
-                    embed_data="CASE WHEN has_media = 0 THEN NULL ELSE embed_data END")
+# CSV never needs labels: any value scans into Go's []byte and is not written.
+_CSV_COLUMNS = dict(zip(COLUMNS, COLUMNS), labels="NULL")
 _ORDER = " ORDER BY created_at DESC, uri ASC, rowid ASC LIMIT ?"
 _DECODE_ERROR = "Could not decode to UTF-8"
 
