@@ -219,9 +219,12 @@ def _media(embed):
     if not isinstance(embed, (bytes, bytearray)):
         raise _Exact
     try:
-        return gocsv.field(posts.media_hashes(orjson.loads(embed))).encode()
+        hashes = posts.media_hashes(orjson.loads(embed)).encode()
     except orjson.JSONDecodeError:
         raise _Exact from None
+    if hashes.translate(None, _PLAIN):  # anything to quote?
+        return gocsv.field(hashes.decode()).encode()
+    return hashes
 
 
 def _csv_page(rows, quote=_QUOTE_BYTES.search, space=_LEADING_SPACE_BYTES.match):

@@ -253,14 +253,8 @@ def media_hashes(embed):
     external = embed.get("external")
     if type(external) is dict and type(external.get("thumb")) is str:
         urls.append(external["thumb"])
-    hashes = []
-    for url in urls:
-        slash = url.rfind("/")
-        if slash >= 0:
-            name = url[slash + 1:].partition("@")[0]
-            if name:
-                hashes.append(name)
-    return ";".join(hashes)
+    names = [url[url.rfind("/") + 1:].partition("@")[0] for url in urls if "/" in url]
+    return ";".join(filter(None, names))
 
 
 def media_files(has_media, embed_data):
