@@ -1,0 +1,123 @@
+"""A ZIP archive built piece by piece in memory, for streaming it out.
+
+The standard library's ``zipfile`` writes to a stream it cannot seek when
+given one: every entry then carries a data descriptor (sizes and CRC after
+the data) instead of sizes in its local header. ``ZipStream`` gives it such a
+stream and hands back, after each call, the bytes that call produced, so an
+adapter can send them at once: nothing is written to disk and memory holds
+only what one call produced (plus one small ``ZipInfo`` per entry for the
+central directory, written by ``close``).
+
+Entries whose size is not known when they start (the posts file) are always
+ZIP64, so they may pass 4 GiB; the archive switches to ZIP64 end records by
+itself when it needs them (over 65,535 entries or 4 GiB of offsets).
+
+Calls are blocking (compression, file reads): run them off the event loop,
+one at a time.
+"""
+
+import zipfile
+
+READ_SIZE = 1 << 20
+COMPRESS_LEVEL = 3  # zlib's fast deflate: ~3x the speed of the default 6, ~15 % bigger
+
+
+class _Sink:
+    """A write-only, unseekable file that keeps what is written until taken."""
+
+    def __init__(self):
+        self._parts = []
+
+    def write(self, data):
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def take(self):
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+
+class ZipStream:
+    """Each method returns the archive bytes it produced (possibly ``b""``)."""
+
+    def __init__(self, compresslevel=COMPRESS_LEVEL):
+        self._sink = _Sink()
+        self._zip = zipfile.ZipFile(self._sink, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+        self._level = compresslevel
+        self._entry = None
+
+    def start(self, name, date_time):
+        """Start a compressed entry of unknown size; then ``write`` and ``end``."""
+        info = zipfile.ZipInfo(name, date_time=date_time)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        if "compress_level" in zipfile.ZipInfo.__slots__:  # Python 3.13+
+            info.compress_level = self._level
+        else:
+            info._compresslevel = self._level
+        info.external_attr = 0o644 << 16
+        self._entry = self._zip.open(info, "w", force_zip64=True)
+        return self._sink.take()
+
+    def write(self, data):
+        self._entry.write(data)
+        return self._sink.take()
+
+    def end(self):
+        self._entry.close()
+        self._entry = None
+        return self._sink.take()
+
+    def add_bytes(self, name, data, date_time):
+        """A whole compressed entry."""
+        return self.start(name, date_time) + self.write(data) + self.end()
+
+    def add_dir(self, name, date_time):
+        """A directory entry (``name`` ends with ``/``)."""
+        info = zipfile.ZipInfo(name, date_time=date_time)
+        info.external_attr = (0o40755 << 16) | 0x10  # MS-DOS directory flag
+        self._zip.writestr(info, b"")
+        return self._sink.take()
+
+    def add_file(self, name, path):
+        """An entry holding the file at ``path``, stored (media is compressed
+        already), as a generator of archive bytes, one read at a time.
+
+        Opening ``path`` happens before anything is written: OSError from
+        the first ``next()`` leaves the archive as it was. A failure after
+        that leaves a broken entry: the archive must then be abandoned."""
+        source = open(path, "rb")
+        try:
+            info = zipfile.ZipInfo.from_file(path, name, strict_timestamps=False)
+            info.compress_type = zipfile.ZIP_STORED
+            with self._zip.open(info, "w") as entry:
+                yield self._sink.take()
+                while True:
+                    block = source.read(READ_SIZE)
+                    if not block:
+                        break
+                    entry.write(block)
+                    yield self._sink.take()
+            yield self._sink.take()
+        finally:
+            source.close()
+
+    def close(self):
+        """The central directory: the archive is complete."""
+        self._zip.close()
+        return self._sink.take()
+
+    def abandon(self):
+        """Drop an archive that will not be finished (after ``close``, nothing)."""
+        try:
+            if self._entry is not None:
+                self._entry.close()
+            self._zip.close()
+        except (ValueError, OSError):  # a write handle of add_file still open
+            pass
+        self._entry = None
+        self._sink.take()
+

@@ -1,0 +1,123 @@
+"""zipstream: a ZIP written piece by piece to an unseekable sink reads back
+exactly, with data descriptors, ZIP64 where sizes or counts need it, stored
+media, and nothing left open when abandoned."""
+
+import io
+import os
+import struct
+import warnings
+import zipfile
+
+import pytest
+
+from datasette_bsky_export import zipstream
+
+WHEN = (2025, 1, 2, 3, 4, 6)
+
+
+def read(data):
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert archive.testzip() is None
+    return archive
+
+
+def test_round_trip(tmp_path):
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(os.urandom(3 * zipstream.READ_SIZE + 17))
+    z = zipstream.ZipStream()
+    parts = [z.start("d/2025/posts.json", WHEN)]
+    assert parts[0].startswith(b"PK\x03\x04")
+    text = b"[\n" + b'  {"text": "caf\xc3\xa9"},\n' * 20000 + b"]\n"
+    for i in range(0, len(text), 50000):
+        parts.append(z.write(text[i:i + 50000]))
+    parts.append(z.end())
+    parts.append(z.add_dir("d/2025/media/", WHEN))
+    pieces = list(z.add_file("d/2025/media/photo.jpg", str(photo)))
+    assert len(pieces) >= 4  # one read at a time, not the whole file
+    parts += pieces
+    parts.append(z.add_bytes("d/2025/manifest.json", b'{"post_count": 20000}\n', WHEN))
+    parts.append(z.close())
+    archive = read(b"".join(parts))
+    assert archive.namelist() == ["d/2025/posts.json", "d/2025/media/",
+                                  "d/2025/media/photo.jpg", "d/2025/manifest.json"]
+    assert archive.read("d/2025/posts.json") == text
+    assert archive.read("d/2025/media/photo.jpg") == photo.read_bytes()
+    assert archive.read("d/2025/manifest.json") == b'{"post_count": 20000}\n'
+    posts = archive.getinfo("d/2025/posts.json")
+    assert posts.compress_type == zipfile.ZIP_DEFLATED and posts.compress_size < len(text) / 10
+    assert posts.date_time == WHEN
+    assert archive.getinfo("d/2025/media/photo.jpg").compress_type == zipfile.ZIP_STORED
+    assert archive.getinfo("d/2025/media/").is_dir()
+    for info in archive.infolist():
+        assert info.flag_bits & 0x08  # sizes in a data descriptor: written without seeking
+
+
+def test_posts_entry_is_zip64_from_its_local_header():
+    """Its size is unknown when it starts, so it may pass 4 GiB."""
+    z = zipstream.ZipStream()
+    header = z.start("posts.json", WHEN)
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    extra = header[30 + name_length:30 + name_length + extra_length]
+    assert struct.unpack("<H", extra[:2])[0] == 0x0001  # the ZIP64 extra field
+    assert struct.unpack("<H", header[4:6])[0] >= 45  # version needed: ZIP64
+    z.write(b"[]\n")
+    data = header + z.end() + z.close()
+    assert read(data).read("posts.json") == b"[]\n"
+
+
+def test_zip64_sizes_offsets_and_counts(monkeypatch):
+    """With the limits lowered, every ZIP64 record zipfile writes for a big
+    export (sizes, offsets, entry count) reads back."""
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 4096)
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 20)
+    z = zipstream.ZipStream()
+    big = os.urandom(20000)
+    parts = [z.start("posts.csv", WHEN), z.write(big), z.end()]
+    for i in range(30):
+        parts.append(z.add_bytes("media/%02d.jpg" % i, os.urandom(300), WHEN))
+    parts.append(z.close())
+    data = b"".join(parts)
+    assert b"PK\x06\x06" in data and b"PK\x06\x07" in data  # ZIP64 end records
+    archive = read(data)
+    assert len(archive.namelist()) == 31
+    assert archive.read("posts.csv") == big
+
+
+def test_unreadable_file_leaves_the_archive_intact(tmp_path):
+    z = zipstream.ZipStream()
+    parts = [z.add_bytes("a.txt", b"a", WHEN)]
+    pieces = z.add_file("media/missing.jpg", str(tmp_path / "missing.jpg"))
+    with pytest.raises(FileNotFoundError):
+        next(pieces)
+    parts.append(z.add_bytes("b.txt", b"b", WHEN))
+    parts.append(z.close())
+    assert read(b"".join(parts)).namelist() == ["a.txt", "b.txt"]
+
+
+def test_abandon_releases_everything(tmp_path):
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(b"x" * (zipstream.READ_SIZE * 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        z = zipstream.ZipStream()
+        z.start("posts.json", WHEN)
+        z.write(b"[")
+        z.abandon()
+        z = zipstream.ZipStream()
+        pieces = z.add_file("p.jpg", str(photo))
+        next(pieces)
+        pieces.close()
+        z.abandon()
+        z.abandon()
+        del z, pieces
+
+
+def test_compress_level_is_applied():
+    text = b"".join(b'{"n": %d, "text": "post number %d"},\n' % (i, i * 7) for i in range(20000))
+    sizes = {}
+    for level in (1, 9):
+        z = zipstream.ZipStream(compresslevel=level)
+        data = z.start("posts.json", WHEN) + z.write(text) + z.end() + z.close()
+        assert read(data).read("posts.json") == text
+        sizes[level] = len(data)
+    assert sizes[9] < sizes[1] * 0.95
