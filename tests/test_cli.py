@@ -331,3 +331,35 @@ def test_quiet_and_progress(archive, tmp_path):
     os.close(leader)
     assert proc.returncode == 0
     assert b"1,500/1,500 posts 100.0%" in shown and b"posts/s" in shown and b"ETA" in shown
+
+
+@pytest.mark.parametrize("did", [
+    "../../escape", "/etc/passwd", "a/../../b", "..", ".", "did:plc:x'; DROP TABLE posts; --",
+    "did:plc:" + "é" * 300, "did:web:ex ample.com\\..\\x", "did:plc:\u202eevil",
+])
+def test_hostile_did_writes_nothing_outside_the_output(archive, tmp_path, did):
+    output = tmp_path / "out"
+    db = archive("realistic.db")
+    before = set(os.listdir(tmp_path))
+    result = run(db, "--did", did, "--output", output)
+    assert result.exit_code == 0, result.stderr
+    assert set(os.listdir(tmp_path)) == before | {"out"}
+    (folder,) = os.listdir(output)
+    assert "/" not in folder and not folder.startswith(".") and len(folder) <= 200
+    (stamp,) = os.listdir(output / folder)
+    assert json.loads((output / folder / stamp / "manifest.json").read_text())["post_count"] == 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--did", "did:plc:a\nb"], "without control characters"),
+    (["--did", "did:plc:" + "a" * 3000], "at most 2048 characters"),
+    (["--batch-size", "-5"], "--batch-size"),
+    (["--batch-size", "99999999999"], "--batch-size"),
+    (["--start-date", "0000-00-00"], "not a real date"),
+    (["--end-date", "2024-01-01\n"], "YYYY-MM-DD"),
+])
+def test_hostile_options_exit_2(archive, tmp_path, args, message):
+    result = run(archive("realistic.db"), "--output", tmp_path / "out", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()

@@ -836,3 +836,33 @@ async def test_concurrent_downloads_share_sql_threads(ds_for, monkeypatch):
         golden = "realistic-%s.%s" % ({None: "all", DID0: "did0", DID1: "did1"}[did], fmt)
         assert client.body == (FIXTURES / "expected" / golden).read_bytes()
     assert max(most) == 2
+
+
+@pytest.mark.asyncio
+async def test_slow_client_holds_back_the_export(ds_for, steps, monkeypatch):
+    """Backpressure: while the client reads nothing (send() does not return),
+    no further page is read, so memory holds about one page however slow the
+    client is; once it reads again the download completes, byte-exact."""
+    monkeypatch.setattr(routes, "PAGE_SIZE", 50)
+    client = Client(ds_for("realistic.db"), "/realistic/-/bsky-export/posts.json")
+    reading = asyncio.Event()
+    original = client.send
+
+    async def send(message):
+        await original(message)
+        if len(client.bodies) == 2:
+            await reading.wait()  # a client that stopped reading
+
+    client.send = send
+    task = asyncio.ensure_future(client.run())
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if len(client.bodies) == 2:
+            break
+    held = len(steps)
+    await asyncio.sleep(0.5)
+    assert len(steps) == held <= 2  # nothing read ahead while the client is stalled
+    reading.set()
+    await task
+    assert client.complete and len(steps) > 30
+    assert client.body == (FIXTURES / "expected" / "realistic-all.json").read_bytes()
