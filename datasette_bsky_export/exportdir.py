@@ -111,22 +111,18 @@ def write(conn, options, output, include_media=False, media_root=".", progress=N
         posts_path = os.path.join(partial, posts_name)
         export = engine.Export(options)
         copier = None
-        size = 0
+
+        def copy_media(export):
+            nonlocal copier
+            if include_media and export.rows:
+                if copier is None:
+                    os.mkdir(os.path.join(partial, "media"))
+                    copier = _MediaCopier(media_root, os.path.join(partial, "media"),
+                                          warn or (lambda message: None))
+                copier.copy_for(conn, export.rows)
+
         with open(posts_path, "wb") as out:
-            while True:
-                chunk = export.step(conn)
-                if chunk is None:
-                    break
-                out.write(chunk)
-                size += len(chunk)
-                if include_media and export.rows:
-                    if copier is None:
-                        os.mkdir(os.path.join(partial, "media"))
-                        copier = _MediaCopier(media_root, os.path.join(partial, "media"),
-                                              warn or (lambda message: None))
-                    copier.copy_for(conn, export.rows)
-                if progress:
-                    progress(export.posts)
+            size = _write_chunks(conn, export, out, progress, copy_media)
             out.flush()
             os.fsync(out.fileno())
         if export.posts == 0:
@@ -159,18 +155,25 @@ def write(conn, options, output, include_media=False, media_root=".", progress=N
     return Result(final, export.posts, media_count, size, time.monotonic() - started)
 
 
-def stream(conn, options, out, progress=None):
-    """Write the posts file alone to a binary file object; returns a Result."""
-    started = time.monotonic()
-    export = engine.Export(options)
+def _write_chunks(conn, export, out, progress, after_page=None):
+    """Write every chunk of ``export`` to ``out``; returns the bytes written."""
     size = 0
     while True:
         chunk = export.step(conn)
         if chunk is None:
-            break
+            return size
         out.write(chunk)
         size += len(chunk)
+        if after_page:
+            after_page(export)
         if progress:
             progress(export.posts)
+
+
+def stream(conn, options, out, progress=None):
+    """Write the posts file alone to a binary file object; returns a Result."""
+    started = time.monotonic()
+    export = engine.Export(options)
+    size = _write_chunks(conn, export, out, progress)
     out.flush()
     return Result(None, export.posts, 0, size, time.monotonic() - started)

@@ -188,13 +188,17 @@ def _split_encode(rows, page, exact, parts):
         _split_encode(rows[half:], page, exact, parts)
 
 
+def _encode(rows, fast, page, exact):
+    if not fast or not rows:
+        return list(map(exact, rows))
+    parts = []
+    _split_encode(rows, page, exact, parts)
+    return parts
+
+
 def json_posts(rows, fast=True):
     """The posts of ``rows`` as legacy JSON array items joined by ``,\\n``."""
-    if not fast or not rows:
-        return b",\n".join(map(posts.exact_json, rows))
-    parts = []
-    _split_encode(rows, _json_page, posts.exact_json, parts)
-    return b",\n".join(parts)
+    return b",\n".join(_encode(rows, fast, _json_page, posts.exact_json))
 
 
 # ---------------------------------------------------------------------------
@@ -256,8 +260,4 @@ def _csv_page(rows, quote=_QUOTE_BYTES.search, space=_LEADING_SPACE_BYTES.match)
 
 def csv_records(rows, fast=True):
     """The records of ``rows`` as legacy CSV (bytes, each line ending ``\\n``)."""
-    if not fast or not rows:
-        return b"".join(map(posts.exact_csv, rows))
-    parts = []
-    _split_encode(rows, _csv_page, posts.exact_csv, parts)
-    return b"".join(parts)
+    return b"".join(_encode(rows, fast, _csv_page, posts.exact_csv))
