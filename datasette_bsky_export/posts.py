@@ -17,7 +17,6 @@ import json
 import re
 import sys
 
-import orjson
 
 from . import gocsv, gojson, gotime
 

@@ -3,7 +3,6 @@ media, --check, errors, and that nothing half-done is left behind."""
 
 import json
 import os
-import pathlib
 import re
 import signal
 import subprocess
