@@ -17,7 +17,6 @@ import json
 import re
 import sys
 
-
 from . import gocsv, gojson, gotime
 
 COLUMNS = (
