@@ -29,14 +29,15 @@ def parse_date(value, name):
     if value is None or value == "":
         return None
     if not isinstance(value, str) or not _DATE.fullmatch(value):
-        raise OptionError("%s must be a date as YYYY-MM-DD, not %s" % (name, _short(value)))
+        raise OptionError("%s must be a date as YYYY-MM-DD, not %s" % (name, short_repr(value)))
     try:
         return datetime.date.fromisoformat(value)
     except ValueError:
         raise OptionError("%s %s is not a real date" % (name, value)) from None
 
 
-def _short(value):
+def short_repr(value):
+    """repr() of a user-given value, cut to 40 characters for a message."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -47,7 +48,7 @@ class ExportOptions:
     def __init__(self, fmt="json", did=None, start_date=None, end_date=None,
                  page_size=DEFAULT_PAGE_SIZE):
         if fmt not in FORMATS:
-            raise OptionError("unknown format %s: use json or csv" % _short(fmt))
+            raise OptionError("unknown format %s: use json or csv" % short_repr(fmt))
         if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise OptionError("page size must be a whole number from 1 to %d" % MAX_PAGE_SIZE)
         if did is not None and not isinstance(did, str):

@@ -90,11 +90,6 @@ class HttpError(Exception):
         self.message = message
 
 
-def _short(value):
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def safe_name(text, limit=80):
     """``text`` reduced to ``[A-Za-z0-9._-]`` (anything else becomes ``_``),
     harmless as a file name and inside a quoted header value."""
@@ -111,7 +106,7 @@ def _database(datasette, request):
     try:
         return datasette.get_database(route=route)
     except KeyError:
-        raise HttpError(404, "Database not found: %s" % _short(route)) from None
+        raise HttpError(404, "Database not found: %s" % engine.short_repr(route)) from None
 
 
 async def can_view_posts(datasette, actor, database):
@@ -164,7 +159,7 @@ def _scoped_did(config, actor, did):
                         "sign in first")
     if did and did != own:
         raise HttpError(403, "You may export only your own posts (did %s), not those of %s"
-                        % (own, _short(did)))
+                        % (own, engine.short_repr(did)))
     return own
 
 
@@ -186,7 +181,7 @@ def _params(request, allowed):
     for key in request.args.keys():
         if key not in allowed:
             raise HttpError(400, "unknown parameter %s: use %s"
-                            % (_short(key), ", ".join(allowed)))
+                            % (engine.short_repr(key), ", ".join(allowed)))
         given = request.args.getlist(key)
         if len(given) > 1:
             raise HttpError(400, "%s is given more than once" % key)
@@ -199,7 +194,7 @@ def _flag(value, name):
         return False
     if value.lower() in _TRUE:
         return True
-    raise HttpError(400, "%s must be 1 or 0, not %s" % (name, _short(value)))
+    raise HttpError(400, "%s must be 1 or 0, not %s" % (name, engine.short_repr(value)))
 
 
 def _options(fmt, did, values):
