@@ -15,6 +15,7 @@ import time
 from . import engine, manifest, media
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._:@+-]")
+_WRITEBACK_BYTES = 32 << 20
 _PARTIAL = re.compile(r"\..+\.partial-([0-9]+)\Z")
 
 
@@ -30,6 +31,27 @@ class Result:
     def __init__(self, path, posts, media_count, size, seconds):
         self.path, self.posts, self.media, self.bytes, self.seconds = (
             path, posts, media_count, size, seconds)
+
+
+class _Writeback:
+    """Hands the posts file to the kernel every ``_WRITEBACK_BYTES``: starts
+    writing it back and lets the page cache drop it. A multi-gigabyte export
+    then neither piles up dirty pages nor leaves them all to the final fsync,
+    which would otherwise wait for the whole file at the end."""
+
+    def __init__(self, out):
+        self.out = out
+        self.previous = self.done = 0  # the last two points handed over
+
+    def __call__(self):
+        written = self.out.tell()
+        if written - self.done >= _WRITEBACK_BYTES and hasattr(os, "posix_fadvise"):
+            self.out.flush()
+            # From the point before last: pages still being written back last
+            # time are dropped now.
+            os.posix_fadvise(self.out.fileno(), self.previous, written - self.previous,
+                             os.POSIX_FADV_DONTNEED)
+            self.previous, self.done = self.done, written
 
 
 def _remove_stale_partials(parent):
@@ -112,8 +134,9 @@ def write(conn, options, output, include_media=False, media_root=".", progress=N
         export = engine.Export(options)
         copier = None
 
-        def copy_media(export):
+        def after_page(export):
             nonlocal copier
+            writeback()
             if include_media and export.rows:
                 if copier is None:
                     os.mkdir(os.path.join(partial, "media"))
@@ -122,7 +145,8 @@ def write(conn, options, output, include_media=False, media_root=".", progress=N
                 copier.copy_for(conn, export.rows)
 
         with open(posts_path, "wb") as out:
-            size = _write_chunks(conn, export, out, progress, copy_media)
+            writeback = _Writeback(out)
+            size = _write_chunks(conn, export, out, progress, after_page)
             out.flush()
             os.fsync(out.fileno())
         if export.posts == 0:
