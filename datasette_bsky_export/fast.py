@@ -25,6 +25,7 @@ quoted by Go's rule; times, flags and counts are checked as for JSON;
 MediaFiles comes from orjson, whose decoding of valid JSON equals Go's.
 """
 
+import operator
 import re
 
 import orjson
@@ -33,11 +34,12 @@ from . import gocsv, posts
 
 # Go's Time.String() of a UTC time on a real calendar day (leap years
 # included), its fraction already trimmed; anything after " m=" is ignored.
-# Atomic groups and possessive repeats keep one pass over a page cheap.
+# Atomic groups and possessive repeats keep one pass over a page cheap; the
+# common days come first, 29 February (leap years only) last.
 _DATE = (
-    r"(?>(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29"
-    r"|[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
-    r"|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31))"
+    r"(?>[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    r"|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)"
+    r"|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)"
 )
 _TIME = (
     _DATE + r" (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
@@ -54,16 +56,18 @@ class _Exact(Exception):
     """This row is not for the fast path."""
 
 
-def _times_ok(columns, kind):
-    """Whether every time of these page columns takes the fast path: one
-    regex pass over them all."""
+def _joined_times(columns, kind):
+    """The times of these page columns, each followed by a newline, when
+    every one takes the fast path (one regex pass over them all); else None."""
     values = [v for column in columns for v in column]
     if set(map(type, values)) != {kind}:
-        return False
+        return None
     newline = "\n" if kind is str else b"\n"
     joined = newline.join(values) + newline
-    return joined.count(newline) == len(values) and (
-        _TIMES if kind is str else _TIMES_BYTES).fullmatch(joined) is not None
+    if joined.count(newline) == len(values) and (
+            _TIMES if kind is str else _TIMES_BYTES).fullmatch(joined):
+        return joined
+    return None
 
 
 def _all_of_type(columns, kind):
@@ -126,8 +130,17 @@ def _raw_json(value):
 _ABSENT = object()  # an omitted embed_data/labels
 
 
-def _json_time(value):  # a time that passed _times_ok
-    return value[:10] + "T" + value[11:value.index(" ", 19)] + "Z"
+_UTC_SUFFIX = re.compile(r" \+0000 UTC(?: m=[^\n]*+)?(?=\n)")
+
+
+def _json_times(columns):
+    """The RFC 3339 forms of all the times of these page columns, in one list,
+    or None unless every one takes the fast path. Once the suffix is "Z", the
+    only space left on a line is the one between date and time."""
+    joined = _joined_times(columns, str)
+    if joined is None:
+        return None
+    return _UTC_SUFFIX.sub("Z", joined).replace(" ", "T").split("\n")
 
 
 def _raw_json_column(column):
@@ -140,9 +153,13 @@ def _json_page(rows):
      quotes, is_reply, parent, embed_type, embed, labels, archived) = tuple(zip(*rows))[:17]
     if not (_all_of_type((uri, cid, did, text, parent, embed_type), str)
             and _all_of_type((has_media, likes, reposts, replies, quotes, is_reply), int)
-            and set(has_media) <= _FLAGS and set(is_reply) <= _FLAGS
-            and _times_ok((created, indexed, archived), str)):
+            and set(has_media) <= _FLAGS and set(is_reply) <= _FLAGS):
         return None
+    times = _json_times((created, indexed, archived))
+    if times is None:
+        return None
+    n = len(rows)
+    created, indexed, archived = times[:n], times[n:2 * n], times[2 * n:3 * n]
     try:
         embed, labels = _raw_json_column(embed), _raw_json_column(labels)
     except _Exact:
@@ -153,7 +170,7 @@ def _json_page(rows):
             quotes, is_reply, parent, embed_type, embed, labels, archived):
         post = {
             "uri": u, "cid": c, "did": d, "text": t,
-            "created_at": _json_time(ca), "indexed_at": _json_time(ia),
+            "created_at": ca, "indexed_at": ia,
             "has_media": hm == 1, "like_count": lc, "repost_count": rc,
             "reply_count": rpc, "quote_count": qc, "is_reply": ir == 1,
         }
@@ -165,7 +182,7 @@ def _json_page(rows):
             post["embed_data"] = ed
         if lb is not _ABSENT:
             post["labels"] = lb
-        post["archived_at"] = _json_time(aa)
+        post["archived_at"] = aa
         page.append(post)
     try:
         out = orjson.dumps(page, option=_INDENT)[2:-2]  # drop "[\n" and "\n]"
@@ -210,7 +227,10 @@ _LEADING_SPACE_BYTES = re.compile(  # gocsv.GO_SPACES in UTF-8
     rb"[\t\n\v\f\r ]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]"
     rb"|\xe2\x81\x9f|\xe3\x80\x80"
 )
-_CSV_LINE = b"%s,%s,%s,%s,%sT%sZ,%d,%d,%d,%d,%s,%s,%s,%s,%s,%sT%sZ\n"
+# A time that passed _joined_times, in RFC 3339 seconds: "%.10sT%sZ" of it and
+# its hours, minutes and seconds (_HMS).
+_CSV_LINE = b"%s,%s,%s,%s,%.10sT%sZ,%d,%d,%d,%d,%s,%s,%s,%s,%s,%.10sT%sZ\n"
+_HMS = operator.itemgetter(slice(11, 19))
 # Bytes of uri, cid, did, reply_parent and embed_type that need no quoting
 # wherever they stand: printable ASCII but space, '"', ',' and '\' (so never
 # a leading space or exactly '\.').
@@ -238,7 +258,7 @@ def _csv_page(rows, quote=_QUOTE_BYTES.search, space=_LEADING_SPACE_BYTES.match)
     # archived_at is not written, but the legacy reads it: a bad one must fail
     if not (_all_of_type((has_media, likes, reposts, replies, quotes, is_reply), int)
             and set(has_media) <= _FLAGS and set(is_reply) <= _FLAGS
-            and _times_ok((created, indexed, archived), bytearray)
+            and _joined_times((created, indexed, archived), bytearray) is not None
             and set(map(type, text)) <= {bytes, bytearray}):
         return None
     try:  # TEXT or BLOB strings are written alike; NULL or numbers are not for here
@@ -251,11 +271,10 @@ def _csv_page(rows, quote=_QUOTE_BYTES.search, space=_LEADING_SPACE_BYTES.match)
     text = [b'"' + t.replace(b'"', b'""') + b'"' if quote(t) or space(t) or t == b"\\." else t
             for t in text]
     flag = _CSV_BOOL.__getitem__
-    # times passed _times_ok: RFC 3339 seconds are fixed slices of them
     return b"".join(map(_CSV_LINE.__mod__, zip(
-        uri, cid, did, text, [c[:10] for c in created], [c[11:19] for c in created],
+        uri, cid, did, text, created, map(_HMS, created),
         likes, reposts, replies, quotes, map(flag, is_reply), parent, map(flag, has_media),
-        media, embed_type, [i[:10] for i in indexed], [i[11:19] for i in indexed])))
+        media, embed_type, indexed, map(_HMS, indexed))))
 
 
 def csv_records(rows, fast=True):
