@@ -6,6 +6,7 @@ line on stderr: exit 2 for bad options or archives, 1 for a failed export.
 """
 
 import errno
+import gc
 import os
 import signal
 import sqlite3
@@ -151,6 +152,10 @@ def _run(archive, fmt, did, start_date, end_date, output, to_stdout, include_med
             return _check(conn, options, quiet)
         shown = not quiet and sys.stderr.isatty()
         progress = Progress(engine.count(conn, options) if shown else 0, shown)
+        # The objects of Datasette, click and the plugins are there to stay:
+        # the cycle collector need not walk them again and again as pages
+        # come and go (about a tenth of a 1M-post JSON export's time).
+        gc.freeze()
         try:
             if to_stdout:
                 result = exportdir.stream(conn, options, sys.stdout.buffer, progress)
@@ -174,6 +179,8 @@ def _run(archive, fmt, did, start_date, end_date, output, to_stdout, include_med
             raise Failure("writing the export failed: %s; %s" % (
                 reason, "the output is incomplete" if to_stdout else "no export was written"
             )) from None
+        finally:
+            gc.unfreeze()
         progress(result.posts, final=True)
         if not quiet:
             click.echo("Exported %s posts, %s media files, %s in %.1fs: %s" % (
