@@ -9,10 +9,9 @@ import datetime
 import re
 
 from . import fast, posts
-from .pager import KeysetPager
+from .pager import DEFAULT_PAGE_SIZE, KeysetPager
 
 FORMATS = ("json", "csv")
-DEFAULT_PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 100_000
 CSV_BOM = b"\xef\xbb\xbf"
 _DATE = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")

@@ -19,6 +19,10 @@ _SELECT = "SELECT %s, rowid FROM posts"
 # CSV never needs labels: any value scans into Go's []byte and is not written.
 _CSV_COLUMNS = dict(zip(COLUMNS, COLUMNS), labels="NULL")
 _ORDER = " ORDER BY created_at DESC, uri ASC, rowid ASC LIMIT ?"
+# Small enough for a page's rows and their encoding to stay in the CPU's
+# cache: on 1M posts, 250 exports 10-15 % faster than 1000 (and 100 is
+# slower again, query by query).
+DEFAULT_PAGE_SIZE = 250
 _DECODE_ERROR = "Could not decode to UTF-8"
 
 
@@ -36,7 +40,7 @@ def _bind(value):
 class KeysetPager:
     """Yields pages of raw rows (``COLUMNS`` then ``rowid``)."""
 
-    def __init__(self, did=None, start=None, end=None, page_size=1000, csv=False):
+    def __init__(self, did=None, start=None, end=None, page_size=DEFAULT_PAGE_SIZE, csv=False):
         self.page_size = page_size
         self.select = _SELECT % ", ".join(_CSV_COLUMNS.values() if csv else COLUMNS)
         self.where = []
