@@ -49,9 +49,11 @@ COLUMNS = ("uri, cid, did, text, created_at, indexed_at, has_media, like_count, 
            "repost_count, reply_count, quote_count, is_reply, reply_parent, embed_type, "
            "embed_data, labels, archived_at")
 BARE_SQL = "SELECT %s FROM posts ORDER BY created_at DESC, uri ASC" % COLUMNS
+# The engine's targets hold at every size; the CLI's (which pays Datasette's
+# start-up, about 0.6 s) on CLI_TARGET_SIZE posts and up, with the RSS bound.
 TARGET_POSTS_S = {"json": 60_000, "csv": 100_000}
 TARGET_RSS_MB = 100
-TARGET_RSS_SIZE = 1_000_000
+CLI_TARGET_SIZE = 1_000_000
 TARGET_RATIO = 11
 
 
@@ -469,13 +471,15 @@ def report(a, results, notes, info, startup):
 
     checks = []
     for r in results:
-        if not r["method"].startswith("CLI") or r["posts"] is None:
+        cli = r["method"].startswith("CLI")
+        if r["posts"] is None or not (r["method"].startswith("engine") or
+                                      cli and r["size"] >= CLI_TARGET_SIZE):
             continue
         what = "%s %s on %s" % (r["method"], r["format"], f"{r['size']:,}")
         rate = r["posts"] / r["seconds"]
         goal = TARGET_POSTS_S[r["format"]]
         checks.append((what + " posts/s", f"{rate:,.0f}", f">= {goal:,}", rate >= goal))
-        if r["size"] >= TARGET_RSS_SIZE:
+        if cli:
             checks.append((what + " peak RSS", "%.0f MB" % r["rss"], "<= %d MB" % TARGET_RSS_MB,
                            r["rss"] <= TARGET_RSS_MB))
     by = {(r["method"], r["format"], r["size"]): r for r in results}
