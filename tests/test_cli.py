@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from datasette.cli import cli
 
 from conftest import CASES, FIXTURES, case_id, expected_bytes
+from datasette_bsky_export import exportdir
 
 DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"
 DATASETTE = [sys.executable, "-m", "datasette"]
@@ -115,6 +116,30 @@ def test_directory_export(archive, tmp_path, fmt):
     assert data["version"].startswith("datasette-bsky-export ")
     assert "Exported %d posts, 0 media files" % posts in result.stderr
     assert str(path) in result.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise here")
+def test_posts_file_handed_to_writeback_stays_whole(archive, tmp_path, monkeypatch):
+    calls = []
+    fadvise = os.posix_fadvise
+
+    def record(fd, offset, length, advice):
+        calls.append((offset, length, advice))
+        fadvise(fd, offset, length, advice)
+
+    monkeypatch.setattr(exportdir, "_WRITEBACK_BYTES", 4096)
+    monkeypatch.setattr(os, "posix_fadvise", record)
+    output = tmp_path / "out"
+    result = run(archive("realistic.db"), "--batch-size", "7", "--output", output)
+    assert result.exit_code == 0, result.stderr
+    posts = (only_export_dir(output, "all") / "posts.json").read_bytes()
+    assert posts == (FIXTURES / "expected" / "realistic-all.json").read_bytes()
+    assert len(calls) > 10 and {advice for _, _, advice in calls} == {os.POSIX_FADV_DONTNEED}
+    # each call goes back to where the one before started: no gap, in order
+    assert calls[0][0] == 0
+    for (offset, length, _), (next_offset, next_length, _) in zip(calls, calls[1:]):
+        assert offset <= next_offset <= offset + length < next_offset + next_length
+    assert calls[-1][0] + calls[-1][1] <= len(posts)
 
 
 def test_manifest_open_date_range_and_all(archive, tmp_path):
