@@ -143,27 +143,26 @@ def go_json_string(b):
     return bytes(out)
 
 
+def json_chars(text):
+    """Each character of JSON text with whether it lies inside a string (the
+    opening quote outside, the closing one inside)."""
+    in_str = esc = False
+    for ch in text:
+        yield ch, in_str
+        if not in_str:
+            in_str = ch == '"'
+        elif esc:
+            esc = False
+        elif ch == "\\":
+            esc = True
+        elif ch == '"':
+            in_str = False
+
+
 def strip_ws(text):
     """JSON text with the whitespace outside strings removed (Go's compact
     with escapeHTML off): the token stream, byte for byte."""
-    out = []
-    in_str = esc = False
-    for ch in text:
-        if in_str:
-            out.append(ch)
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch in " \t\r\n":
-            continue
-        else:
-            out.append(ch)
-            if ch == '"':
-                in_str = True
-    return "".join(out)
+    return "".join(ch for ch, quoted in json_chars(text) if quoted or ch not in " \t\r\n")
 
 
 def go_indent(compact, depth):
@@ -172,25 +171,15 @@ def go_indent(compact, depth):
     empty containers stay ``{}``/``[]``, ``: `` after keys, ``,`` + newline."""
     out = []
     need = False
-    in_str = esc = False
-    for ch in compact:
-        if in_str:
+    for ch, quoted in json_chars(compact):
+        if quoted:
             out.append(ch)
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
             continue
         if need and ch not in "}]":
             need = False
             depth += 1
             out.append("\n" + "  " * depth)
-        if ch == '"':
-            in_str = True
-            out.append(ch)
-        elif ch in "{[":
+        if ch in "{[":
             need = True
             out.append(ch)
         elif ch == ",":
