@@ -461,6 +461,23 @@ async def test_zip_with_media(ds_for, tmp_path, caplog):
                                  % (missing, missing - 10))
 
 
+def replace_media(conn, rows):
+    """Leave only these ``(post_uri, file_path)`` rows in the media table; closes ``conn``."""
+    conn.execute("DELETE FROM media")
+    conn.executemany("INSERT INTO media (hash, post_uri, mime_type, file_path, size_bytes) "
+                     "VALUES (?, ?, 'image/jpeg', ?, 1)",
+                     [("h%d" % i, uri, file_path) for i, (uri, file_path) in enumerate(rows)])
+    conn.commit()
+    conn.close()
+
+
+def zip_media(response):
+    """``(archive, its media file entries, its manifest)`` of an export.zip response."""
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    files = [n for n in archive.namelist() if "/media/" in n and not n.endswith("/")]
+    return archive, files, json.loads(archive.read(archive.namelist()[-1]))
+
+
 @pytest.mark.asyncio
 async def test_zip_media_outside_root_is_refused(ds_for, tmp_path):
     path = tmp_path / "evil.db"
@@ -474,18 +491,13 @@ async def test_zip_media_outside_root_is_refused(ds_for, tmp_path):
     uri = conn.execute("SELECT post_uri FROM media WHERE post_uri IN "
                        "(SELECT uri FROM posts WHERE did = ? AND has_media = 1)",
                        [DID1]).fetchone()[0]
-    conn.execute("DELETE FROM media")
-    for i, evil in enumerate([str(secret), "../secret.txt", "data/link.jpg"]):
-        conn.execute("INSERT INTO media (hash, post_uri, mime_type, file_path, size_bytes) "
-                     "VALUES (?, ?, 'image/jpeg', ?, 1)", ["h%d" % i, uri, evil])
-    conn.commit()
-    conn.close()
+    replace_media(conn, [(uri, evil) for evil in [str(secret), "../secret.txt",
+                                                  "data/link.jpg"]])
     ds = make_datasette([path], plugin(media_root=str(root)))
     response = await ds.client.get("/evil/-/bsky-export/export.zip?include_media=1&did=" + DID1)
-    archive = zipfile.ZipFile(io.BytesIO(response.content))
-    assert not [n for n in archive.namelist() if "/media/" in n and not n.endswith("/")]
+    archive, media_files, manifest = zip_media(response)
+    assert not media_files
     assert b"secret" not in response.content
-    manifest = json.loads(archive.read(archive.namelist()[-1]))
     assert manifest["media_count"] == 0
     assert manifest["files"] == ["media/ (0 files)", "posts.json"]
 
@@ -503,20 +515,12 @@ async def test_zip_media_duplicates(tmp_path):
     conn = sqlite3.connect(str(path))
     first, second = [r[0] for r in conn.execute(
         "SELECT uri FROM posts WHERE did = ? AND has_media = 1 LIMIT 2", [DID1])]
-    conn.execute("DELETE FROM media")
-    for i, (uri, file_path) in enumerate([(first, "a/x.jpg"), (second, "a/x.jpg"),
-                                          (second, "b/x.jpg")]):
-        conn.execute("INSERT INTO media (hash, post_uri, mime_type, file_path, size_bytes) "
-                     "VALUES (?, ?, 'image/jpeg', ?, 5)", ["h%d" % i, uri, file_path])
-    conn.commit()
-    conn.close()
+    replace_media(conn, [(first, "a/x.jpg"), (second, "a/x.jpg"), (second, "b/x.jpg")])
     ds = make_datasette([path], plugin(media_root=str(root)))
     response = await ds.client.get("/dups/-/bsky-export/export.zip?include_media=1&did=" + DID1)
-    archive = zipfile.ZipFile(io.BytesIO(response.content))
-    media_files = [n for n in archive.namelist() if "/media/" in n and not n.endswith("/")]
+    archive, media_files, manifest = zip_media(response)
     assert [n.rsplit("/", 1)[1] for n in media_files] == ["x.jpg"]
     assert archive.read(media_files[0]) in (b"first", b"second")
-    manifest = json.loads(archive.read(archive.namelist()[-1]))
     assert manifest["media_count"] == 2
     assert manifest["files"] == ["media/ (1 files)", "posts.json"]
 
