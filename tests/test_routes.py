@@ -18,7 +18,7 @@ import pytest
 from datasette.app import Datasette
 
 from conftest import CASES, FIXTURES, case_id, expected_bytes
-from datasette_bsky_export import engine, posts, routes
+from datasette_bsky_export import accounts, engine, posts, streaming, views, zipexport
 
 DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"  # 1,292 posts in realistic.db
 DID1 = "did:plc:bannd6yz2emrvftva2hipgad"  # 107
@@ -114,7 +114,7 @@ async def test_zip_posts_file_matches_golden(ds_for, case):
     assert archive.testzip() is None
     names = archive.namelist()
     folder = names[0].rsplit("/", 2)[0]
-    assert folder == routes.safe_name(case["did"] or "all")
+    assert folder == zipexport.safe_name(case["did"] or "all")
     assert [n.split("/", 2)[2] for n in names] == ["posts." + case["format"], "manifest.json"]
     assert archive.read(names[0]) == expected_bytes(case)
     manifest = json.loads(archive.read(names[1]))
@@ -557,7 +557,7 @@ async def test_export_page(ds_for):
 
 @pytest.mark.asyncio
 async def test_export_page_lists_the_biggest_accounts(ds_for, monkeypatch):
-    monkeypatch.setattr(routes, "MAX_DIDS", 2)
+    monkeypatch.setattr(accounts, "MAX_DIDS", 2)
     response = await ds_for("realistic.db").client.get("/realistic/-/bsky-export")
     assert DID0 in response.text and DID1 in response.text and DID2 not in response.text
     assert "All accounts (1,500 posts)" in response.text
@@ -639,6 +639,7 @@ class Client:
         self.messages = []
         self.gone = asyncio.Event()
         self.requested = False
+        self.headers = [(b"host", b"localhost")]
 
     async def receive(self):
         if not self.requested:
@@ -659,7 +660,7 @@ class Client:
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
             "method": "GET", "scheme": "http", "path": self.path,
             "raw_path": self.path.encode(), "query_string": self.query.encode(),
-            "root_path": "", "headers": [(b"host", b"localhost")],
+            "root_path": "", "headers": self.headers,
             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8001),
         }
         await asyncio.wait_for(self.ds.app()(scope, self.receive, self.send), 60)
@@ -685,7 +686,7 @@ class Client:
 
 @pytest.mark.asyncio
 async def test_streams_bytes_in_bounded_messages(ds_for, steps, monkeypatch):
-    monkeypatch.setattr(routes, "PAGE_SIZE", 100)
+    monkeypatch.setattr(views, "PAGE_SIZE", 100)
     seen = []
     client = Client(ds_for("realistic.db"), "/realistic/-/bsky-export/posts.json")
     original = client.send
@@ -702,11 +703,11 @@ async def test_streams_bytes_in_bounded_messages(ds_for, steps, monkeypatch):
     assert b"content-length" not in headers
     assert headers[b"content-type"] == b"application/json; charset=utf-8"
     assert seen == [1]  # the response started after one page
-    assert len(steps) == 17  # 15 pages of 100, the empty 16th, and the step saying "done"
+    assert len(steps) == 16  # 15 pages of 100 and the empty 16th
     assert client.complete
     sizes = [len(m["body"]) for m in client.bodies[:-1]]
     assert all(isinstance(m["body"], bytes) for m in client.bodies)
-    assert max(sizes) <= routes.MESSAGE_SIZE and len(sizes) >= 15
+    assert max(sizes) <= streaming.MESSAGE_SIZE and len(sizes) >= 15
     assert sum(sizes) / len(sizes) > 20_000  # tens of KB, not a message per post
     assert client.body == (FIXTURES / "expected/realistic-all.json").read_bytes()
 
@@ -714,7 +715,7 @@ async def test_streams_bytes_in_bounded_messages(ds_for, steps, monkeypatch):
 @pytest.mark.asyncio
 @pytest.mark.parametrize("name", ["posts.json", "posts.csv", "export.zip"])
 async def test_disconnect_stops_paging(ds_for, steps, monkeypatch, name):
-    monkeypatch.setattr(routes, "PAGE_SIZE", 10)
+    monkeypatch.setattr(views, "PAGE_SIZE", 10)
     client = Client(ds_for("realistic.db"), "/realistic/-/bsky-export/" + name,
                     disconnect_after=2)
     pages_when_gone = []
@@ -749,7 +750,7 @@ def corrupt(path, index, column="text"):
 @pytest.mark.parametrize("name", ["posts.json", "posts.csv", "export.zip"])
 async def test_error_after_first_byte_ends_without_final_message(
         archive, steps, monkeypatch, caplog, name):
-    monkeypatch.setattr(routes, "PAGE_SIZE", 10)
+    monkeypatch.setattr(views, "PAGE_SIZE", 10)
     path = archive("realistic.db")
     uri = corrupt(path, 55, "reply_parent")
     client = Client(make_datasette([path]), "/realistic/-/bsky-export/" + name)
@@ -769,7 +770,7 @@ async def test_error_after_first_byte_ends_without_final_message(
 
 @pytest.mark.asyncio
 async def test_database_error_after_first_byte(ds_for, monkeypatch, caplog):
-    monkeypatch.setattr(routes, "PAGE_SIZE", 10)
+    monkeypatch.setattr(views, "PAGE_SIZE", 10)
     original = engine.Export.step
 
     def step(self, conn):
@@ -793,7 +794,7 @@ REJECTS = [c for c in CASES if "expect_error" in c]
 async def test_rejected_rows_page_by_page(ds_for, monkeypatch, caplog, case):
     """One post per page: each rejected row fails before the first byte (a
     500 naming it) or after it (cut off, the log naming it), never a clean end."""
-    monkeypatch.setattr(routes, "PAGE_SIZE", 1)
+    monkeypatch.setattr(views, "PAGE_SIZE", 1)
     path, _, query = file_url(case).partition("?")
     client = Client(ds_for(case["db"]), path, query)
     with caplog.at_level(logging.ERROR, logger="datasette_bsky_export"):
@@ -813,7 +814,7 @@ async def test_rejected_rows_page_by_page(ds_for, monkeypatch, caplog, case):
 async def test_concurrent_downloads_share_sql_threads(ds_for, monkeypatch):
     """Four downloads at once: each gets its exact bytes, and export pages
     never take more than num_sql_threads - 1 of Datasette's SQL threads."""
-    monkeypatch.setattr(routes, "PAGE_SIZE", 50)
+    monkeypatch.setattr(views, "PAGE_SIZE", 50)
     running = []
     most = []
     original = engine.Export.step
@@ -847,7 +848,7 @@ async def test_slow_client_holds_back_the_export(ds_for, steps, monkeypatch):
     """Backpressure: while the client reads nothing (send() does not return),
     no further page is read, so memory holds about one page however slow the
     client is; once it reads again the download completes, byte-exact."""
-    monkeypatch.setattr(routes, "PAGE_SIZE", 50)
+    monkeypatch.setattr(views, "PAGE_SIZE", 50)
     client = Client(ds_for("realistic.db"), "/realistic/-/bsky-export/posts.json")
     reading = asyncio.Event()
     original = client.send

@@ -1,0 +1,44 @@
+"""Error responses of the downloads, before their first byte.
+
+The export page raises Datasette's own ``NotFound``, ``Forbidden`` and
+``BadRequest``, which Datasette renders as its error page. The downloads
+cannot: Datasette answers in JSON only for paths ending in ``.json`` and in
+HTML otherwise, so a script fetching ``posts.csv`` or ``export.zip`` would
+get a web page and a browser following a ``posts.json`` link would get
+JSON; and Datasette has no exception for 405 or 429. So a download's error
+is an ``HttpError``, answered in JSON for API clients and as an HTML page for
+browsers (by their ``Accept`` header), whatever the path.
+"""
+
+from datasette import Response
+
+_TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+           429: "Too many downloads", 500: "Export failed"}
+
+
+class HttpError(Exception):
+    """An error response before the first byte: status, a message for the
+    user and any extra headers (``Allow``, ``Retry-After``)."""
+
+    def __init__(self, status, message, headers=None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def wants_html(request):
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def error_response(datasette, request, error):
+    """``error`` as JSON, or as an HTML page for a browser."""
+    headers = {"cache-control": "no-store", **error.headers}
+    if not wants_html(request):
+        return Response.json({"ok": False, "error": error.message, "status": error.status},
+                             status=error.status, headers=headers)
+    body = await datasette.render_template(
+        "bsky_export_error.html",
+        {"error": error.message, "status": error.status, "title": _TITLES.get(error.status)},
+        request=request)
+    return Response.html(body, status=error.status, headers=headers)

@@ -1,0 +1,184 @@
+"""Moving an export's chunks to ASGI: pages on Datasette's SQL threads, the
+bounds on concurrent downloads, and the response that never looks complete
+when it is not.
+
+* ``run_page`` runs one export page (SQL and encoding) with ``execute_fn``:
+  on one of Datasette's SQL threads, never on the event loop (unless
+  Datasette itself runs with ``num_sql_threads`` 0, where every query runs
+  on the loop). All downloads together use at most ``num_sql_threads - 1``
+  threads, so one is always left for the rest of Datasette.
+* ``DownloadSlots`` bounds downloads in flight: ``max_downloads_per_actor``
+  (default 10, as the legacy app allowed each user) and ``max_downloads``
+  (default 20) in all; beyond them a 429 with ``Retry-After``.
+* ``ExportStream`` sends the chunks as ``http.response.body`` messages of at
+  most ``MESSAGE_SIZE`` bytes, holding one chunk at a time: a client that
+  stops reading holds the export back instead of filling memory.
+"""
+
+import asyncio
+import collections
+import logging
+import sqlite3
+import weakref
+
+from datasette import Response
+
+from . import posts
+from .access import PLUGIN
+from .errors import HttpError
+
+MESSAGE_SIZE = 64 * 1024  # largest http.response.body message we send
+MAX_DOWNLOADS = 20
+MAX_DOWNLOADS_PER_ACTOR = 10
+RETRY_AFTER = 30  # seconds, in the 429's Retry-After
+
+log = logging.getLogger("datasette_bsky_export")
+_page_slots = weakref.WeakKeyDictionary()  # Datasette -> (event loop, asyncio.Semaphore)
+_download_slots = weakref.WeakKeyDictionary()  # Datasette -> DownloadSlots
+
+
+async def run_page(datasette, db, fn):
+    """``fn(conn)`` (one export page) on one of Datasette's SQL threads.
+
+    Export pages hold the GIL while they encode, so more of them at once do
+    not make downloads faster; all downloads share ``num_sql_threads - 1``
+    slots, in turn, which leaves a thread (and the GIL, often enough) to
+    the rest of Datasette however many downloads run."""
+    loop = asyncio.get_running_loop()
+    loop_slots = _page_slots.get(datasette)
+    if loop_slots is None or loop_slots[0] is not loop:
+        threads = datasette.setting("num_sql_threads") or 1
+        loop_slots = _page_slots[datasette] = (loop, asyncio.Semaphore(max(1, threads - 1)))
+    async with loop_slots[1]:
+        return await db.execute_fn(fn)
+
+
+class DownloadSlots:
+    """Downloads in flight, per actor and in all."""
+
+    def __init__(self, most, most_per_actor):
+        self.most = most
+        self.most_per_actor = most_per_actor
+        self.per_actor = collections.Counter()
+
+    @classmethod
+    def of(cls, datasette, config):
+        slots = _download_slots.get(datasette)
+        most = _limit(config, "max_downloads", MAX_DOWNLOADS)
+        per_actor = _limit(config, "max_downloads_per_actor", MAX_DOWNLOADS_PER_ACTOR)
+        if slots is None:
+            slots = _download_slots[datasette] = cls(most, per_actor)
+        slots.most, slots.most_per_actor = most, per_actor
+        return slots
+
+    def take(self, actor):
+        """A slot for ``actor`` (its id, None for anonymous), or HttpError 429."""
+        if self.per_actor[actor] >= self.most_per_actor:
+            raise _too_many("You have %d downloads running already; wait for one to finish"
+                            % self.per_actor[actor])
+        if sum(self.per_actor.values()) >= self.most:
+            raise _too_many("The server is running as many downloads as it allows; "
+                            "try again in a moment")
+        self.per_actor[actor] += 1
+        return _Slot(self, actor)
+
+
+class _Slot:
+    def __init__(self, slots, actor):
+        self.slots, self.actor = slots, actor
+
+    def release(self):
+        if self.slots is not None:
+            self.slots.per_actor[self.actor] -= 1
+            if not self.slots.per_actor[self.actor]:
+                del self.slots.per_actor[self.actor]
+            self.slots = None
+
+
+def _limit(config, key, default):
+    value = config.get(key, default)
+    if type(value) is not int or value < 1:
+        log.error("%s: %s must be a whole number of at least 1, not %r; using %d",
+                  PLUGIN, key, value, default)
+        return default
+    return value
+
+
+def _too_many(message):
+    return HttpError(429, message, {"retry-after": str(RETRY_AFTER)})
+
+
+class ExportStream(Response):
+    """A streamed download: bytes chunks from an async iterator, sent as
+    ``http.response.body`` messages of at most MESSAGE_SIZE bytes.
+
+    The first chunk is computed before the response starts. The response
+    ends with the empty final message only when every chunk was sent; an
+    error from the iterator, or the client's ``http.disconnect``, ends it
+    without one, and the iterator is closed so that no further page runs.
+    The download's slot is released when the response ends, however."""
+
+    def __init__(self, first, chunks, export, receive, headers, content_type, label, slot):
+        super().__init__(b"", headers=headers, content_type=content_type)
+        self.first = first
+        self.chunks = chunks
+        self.export = export
+        self.receive = receive
+        self.label = label
+        self.slot = slot
+
+    def _start(self):
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
+        headers.append((b"content-type", self.content_type.encode("latin-1")))
+        headers += [(b"set-cookie", c.encode("latin-1"))
+                    for c in getattr(self, "_set_cookie_headers", ())]
+        return {"type": "http.response.start", "status": 200, "headers": headers}
+
+    async def asgi_send(self, send):
+        gone = asyncio.ensure_future(_disconnect(self.receive))
+        try:
+            await send(self._start())
+            if await self._send_all(send, gone):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError as e:  # a server that raises on sending to a closed connection
+            log.info("%s: %s: sending failed (%s); export stopped", PLUGIN, self.label, e)
+        finally:
+            gone.cancel()
+            self.slot.release()
+            await self.chunks.aclose()
+
+    async def _send_all(self, send, gone):
+        """Send every chunk; False if the client left or the export failed.
+        Only the chunk being sent is held: the next page is computed after it
+        has gone out, and the last one is dropped before that."""
+        chunk, self.first = self.first, None
+        while True:
+            for start in range(0, len(chunk), MESSAGE_SIZE):
+                if gone.done():
+                    break
+                await send({"type": "http.response.body",
+                            "body": chunk[start:start + MESSAGE_SIZE], "more_body": True})
+            chunk = None
+            await asyncio.sleep(0)  # let the disconnect watcher run
+            if gone.done():
+                log.info("%s: %s: client disconnected after %d posts; export stopped",
+                         PLUGIN, self.label, self.export.posts)
+                return False
+            try:
+                chunk = await self.chunks.__anext__()
+            except StopAsyncIteration:
+                return True
+            except Exception as e:
+                log.error("%s: %s failed after %d posts, response cut off: %s", PLUGIN,
+                          self.label, self.export.posts, e,
+                          exc_info=not isinstance(e, (posts.RowError, sqlite3.Error)))
+                return False
+
+
+async def _disconnect(receive):
+    """Returns when the client has gone (``http.disconnect``)."""
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    except Exception:  # a server that raises instead: gone as well
+        return

@@ -1,0 +1,248 @@
+"""The HTTP views: the downloads and the export page.
+
+A request becomes export options here, after Datasette's permission checks
+(``access``); the bytes come from ``engine`` (the posts files) or
+``zipexport`` (the export directory as a ZIP), and ``streaming`` sends them.
+No format logic lives here.
+"""
+
+import datetime
+import sqlite3
+import urllib.parse
+
+from datasette import Response
+from datasette.utils import tilde_decode
+from datasette.utils.asgi import BadRequest, Forbidden, NotFound
+
+from . import access, accounts, engine, posts, streaming, zipexport
+from .errors import HttpError, error_response
+from .streaming import log
+
+PAGE_SIZE = engine.DEFAULT_PAGE_SIZE
+_FILE_PARAMS = ("did", "start_date", "end_date")
+_ZIP_PARAMS = ("format", "did", "start_date", "end_date", "include_media")
+_PAGE_PARAMS = ("did", "format", "start_date", "end_date", "package", "include_media")
+_TRUE = ("1", "true", "on", "yes")
+_FALSE = ("", "0", "false", "off", "no")
+_CONTENT_TYPES = {
+    "json": "application/json; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "zip": "application/zip",
+}
+_ONLY_GET = {"allow": "GET, HEAD"}
+_NO_MEDIA = ", so media cannot be included"
+
+
+def _database(datasette, request):
+    route = tilde_decode(request.url_vars["database"])
+    try:
+        return datasette.get_database(route=route)
+    except KeyError:
+        raise HttpError(404, "Database not found: %s" % engine.short_repr(route)) from None
+
+
+async def _check_table(db):
+    try:
+        await db.execute_fn(engine.check_table)
+    except engine.OptionError as e:
+        raise HttpError(404, "%s: %s" % (db.name, e)) from None
+
+
+def _params(request, allowed):
+    values = {}
+    for key in request.args.keys():
+        if key not in allowed:
+            raise HttpError(400, "unknown parameter %s: use %s"
+                            % (engine.short_repr(key), ", ".join(allowed)))
+        given = request.args.getlist(key)
+        if len(given) > 1:
+            raise HttpError(400, "%s is given more than once" % key)
+        values[key] = given[0]
+    return values
+
+
+def _flag(value, name):
+    if value is None or value.lower() in _FALSE:
+        return False
+    if value.lower() in _TRUE:
+        return True
+    raise HttpError(400, "%s must be 1 or 0, not %s" % (name, engine.short_repr(value)))
+
+
+def _options(fmt, did, values):
+    try:
+        return engine.ExportOptions(fmt, did, values.get("start_date"), values.get("end_date"),
+                                    page_size=PAGE_SIZE)
+    except engine.OptionError as e:
+        raise HttpError(400, str(e)) from None
+
+
+async def _media_root(datasette, request, db, config):
+    """The media root for an export with media, after checking the media table."""
+    if not await db.table_exists("media"):
+        raise HttpError(400, "include_media: %s has no media table" % db.name)
+    await access.check_view(datasette, request.actor, db.name, "media", _NO_MEDIA)
+    return access.media_root(config, log)
+
+
+# --------------------------------------------------------------------------
+# Downloads
+
+
+async def download(datasette, request, receive):
+    filename = request.url_vars["filename"]
+    try:
+        if request.method not in ("GET", "HEAD"):
+            raise HttpError(405, "Use GET to download an export", _ONLY_GET)
+        db = _database(datasette, request)
+        await access.check_view(datasette, request.actor, db.name, "posts")
+        config = access.plugin_config(datasette, db.name)
+        is_zip = filename == "export.zip"
+        values = _params(request, _ZIP_PARAMS if is_zip else _FILE_PARAMS)
+        did = access.scoped_did(config, request.actor, values.get("did"))
+        fmt = values.get("format", "json") if is_zip else filename.rsplit(".", 1)[1]
+        options = _options(fmt, did, values)
+        include_media = is_zip and _flag(values.get("include_media"), "include_media")
+        await _check_table(db)
+        root = await _media_root(datasette, request, db, config) if include_media else None
+        export = engine.Export(options)
+        if is_zip:
+            now = datetime.datetime.now()
+            name = zipexport.download_name(options, now)
+            chunks = zipexport.zip_chunks(datasette, db, export, root, now)
+        else:
+            name = filename
+            chunks = _posts_chunks(datasette, db, export)
+        headers = {
+            "content-disposition": 'attachment; filename="%s"' % name,
+            "cache-control": "no-store",
+            "x-content-type-options": "nosniff",
+        }
+        content_type = _CONTENT_TYPES["zip" if is_zip else fmt]
+        if request.method == "HEAD":
+            return Response("", headers=headers, content_type=content_type)
+        slot = streaming.DownloadSlots.of(datasette, config).take(access.actor_id(request.actor))
+        label = "%s %s" % (request.method, request.full_path)
+        try:
+            first = await _first_chunk(chunks, label)
+        except BaseException:
+            slot.release()
+            raise
+    except HttpError as e:
+        return await error_response(datasette, request, e)
+    return streaming.ExportStream(first, chunks, export, receive, headers, content_type, label,
+                                  slot)
+
+
+async def _first_chunk(chunks, label):
+    try:
+        return await chunks.__anext__()
+    except (posts.RowError, sqlite3.Error) as e:
+        log.error("%s: %s failed before its first byte: %s", access.PLUGIN, label, e)
+        if isinstance(e, posts.RowError):
+            raise HttpError(500, "The export failed: %s" % e) from None
+        raise HttpError(500, "The export failed: database error: %s" % e) from None
+
+
+async def _posts_chunks(datasette, db, export):
+    """The posts file, one page per database call."""
+    while not export.finished:
+        chunk = await streaming.run_page(datasette, db, export.step)
+        if chunk is not None:
+            yield chunk
+        chunk = None  # not held while the next page is computed
+
+
+# --------------------------------------------------------------------------
+# The export page
+
+
+async def export_page(datasette, request):
+    if request.method not in ("GET", "HEAD"):
+        # Datasette has no exception for 405: answered as the downloads are.
+        return await error_response(datasette, request, HttpError(
+            405, "The export page only answers GET", _ONLY_GET))
+    try:
+        db = _database(datasette, request)
+    except HttpError as e:
+        raise NotFound(e.message) from None
+    if not await access.can_view_table(datasette, request.actor, db.name, "posts"):
+        raise Forbidden("You do not have permission to view the posts table of %s" % db.name)
+    try:
+        await _check_table(db)
+    except HttpError as e:
+        raise NotFound(e.message) from None
+    config = access.plugin_config(datasette, db.name)
+    values = {key: request.args.get(key, "") for key in _PAGE_PARAMS}
+    error = None
+    status = 200
+    if "format" in request.args:  # the form was submitted: send the browser to the file
+        try:
+            return Response.redirect(await _download_url(datasette, request, db, config, values))
+        except HttpError as e:
+            if e.status not in (400, 403):
+                raise BadRequest(e.message) from None
+            error, status = e.message, e.status
+    body = await datasette.render_template(
+        "bsky_export.html", await _page_context(datasette, request, db, config, values, error),
+        request=request)
+    return Response.html(body, status=status, headers={"cache-control": "no-store"})
+
+
+async def _page_context(datasette, request, db, config, values, error):
+    restricted = bool(config.get("restrict_to_actor"))
+    own = access.actor_id(request.actor)
+    handles = await access.can_view_table(datasette, request.actor, db.name, "profiles")
+    if restricted and not own:
+        dids, total = [], 0
+    else:
+        dids, total = await db.execute_fn(lambda conn: accounts.did_counts(
+            conn, own if restricted else None, handles))
+    has_media = await db.table_exists("media")
+    media_allowed = has_media and await access.can_view_table(
+        datasette, request.actor, db.name, "media")
+    base = page_url(datasette, db.name)
+    return {
+        "database": db.name,
+        "page_url": base,
+        "json_url": base + "/posts.json",
+        "csv_url": base + "/posts.csv",
+        "zip_url": base + "/export.zip",
+        "dids": dids[:accounts.MAX_DIDS],
+        "more_dids": len(dids) > accounts.MAX_DIDS,
+        "total": total,
+        "restricted": restricted,
+        "actor_id": own,
+        "chosen_did": values["did"] or (own if any(d["did"] == own for d in dids) else ""),
+        "format": values["format"] or "json",
+        "start_date": values["start_date"],
+        "end_date": values["end_date"],
+        "package": values["package"] or "file",
+        "include_media": values["include_media"] in _TRUE,
+        "has_media": has_media,
+        "media_allowed": media_allowed,
+        "media_reason": None if media_allowed or not has_media else
+        "You do not have permission to view the media table, so media cannot be included.",
+        "error": error,
+    }
+
+
+async def _download_url(datasette, request, db, config, values):
+    """The download the form asks for, checked as the download will check it."""
+    include_media = _flag(values["include_media"], "include media")
+    if include_media:
+        await access.check_view(datasette, request.actor, db.name, "media", _NO_MEDIA)
+    is_zip = include_media or values["package"] == "zip"
+    did = access.scoped_did(config, request.actor, values["did"])
+    options = _options(values["format"], did, values)
+    query = [(key, value) for key, value in (
+        ("format", options.format if is_zip else ""), ("did", options.did or ""),
+        ("start_date", values["start_date"]), ("end_date", values["end_date"]),
+        ("include_media", "1" if include_media else "")) if value]
+    name = "export.zip" if is_zip else "posts." + options.format
+    url = page_url(datasette, db.name) + "/" + name
+    return url + ("?" + urllib.parse.urlencode(query) if query else "")
+
+
+def page_url(datasette, database):
+    return datasette.urls.database(database) + "/-/bsky-export"
