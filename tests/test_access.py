@@ -1,0 +1,278 @@
+"""Trust at the edges of the HTTP adapter: plugin settings merged key by
+key, Datasette's permission check on every table the plugin reads, bounded
+downloads, bounded memory for a client that stops reading, and the export
+page's methods. Runs on Datasette 0.65 (metadata) and 1.0a (config)."""
+
+import asyncio
+import sqlite3
+import time
+
+import pytest
+from datasette.app import Datasette
+
+from datasette_bsky_export import access, engine, streaming, views
+from test_routes import HTML, Client, cookies, make_datasette, plugin
+
+DID1 = "did:plc:bannd6yz2emrvftva2hipgad"
+BASE = "/realistic/-/bsky-export"
+
+
+def with_database(top=None, database=None, extra=None):
+    """Config with plugin settings at the top and/or in the realistic block."""
+    config = plugin(**top) if top is not None else {}
+    block = dict(extra or {})
+    if database is not None:
+        block["plugins"] = {access.PLUGIN: database}
+    if block:
+        config["databases"] = {"realistic": block}
+    return config
+
+
+# --------------------------------------------------------------------------
+# Settings: a database block overrides only the keys it sets
+
+
+MERGES = [  # top-level block, database block, restrict_to_actor in force
+    ({"restrict_to_actor": True}, None, True),
+    (None, {"restrict_to_actor": True}, True),
+    ({"restrict_to_actor": True}, {"media_root": "/srv/media"}, True),
+    ({"restrict_to_actor": True}, {"restrict_to_actor": True, "media_root": "/srv"}, True),
+    ({"restrict_to_actor": True}, {"restrict_to_actor": False}, False),
+    ({"media_root": "/srv/media"}, {"restrict_to_actor": True}, True),
+    (None, {"media_root": "/srv/media"}, False),
+    ({}, {}, False),
+]
+
+
+@pytest.mark.parametrize("top, database, restricted", MERGES)
+def test_plugin_config_merges_key_by_key(archive, top, database, restricted):
+    ds = make_datasette([archive("realistic.db")], with_database(top, database))
+    config = access.plugin_config(ds, "realistic")
+    assert bool(config.get("restrict_to_actor")) is restricted
+    expected_root = (database or {}).get("media_root") or (top or {}).get("media_root")
+    assert config.get("media_root") == expected_root
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("top, database, restricted", MERGES)
+async def test_restrict_to_actor_survives_a_database_block(archive, top, database, restricted):
+    ds = make_datasette([archive("realistic.db")], with_database(top, database))
+    anonymous = await ds.client.get(BASE + "/posts.json")
+    other = await ds.client.get(BASE + "/posts.json?did=did:plc:other",
+                                cookies=cookies(ds, {"id": DID1}))
+    if restricted:
+        assert anonymous.status_code == 403 and "sign in" in anonymous.json()["error"]
+        assert other.status_code == 403 and "only your own posts" in other.json()["error"]
+    else:
+        assert anonymous.status_code == 200 and other.status_code == 200
+
+
+# --------------------------------------------------------------------------
+# Every table read passes Datasette's check: media and profiles too
+
+
+def locked(table):
+    return with_database(extra={"tables": {table: {"allow": {"id": "alice"}}}})
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+async def test_no_media_without_view_permission_on_media(archive, tmp_path, fmt):
+    ds = make_datasette([archive("realistic.db")], locked("media"))
+    path = BASE + "/export.zip?format=%s&include_media=1" % fmt
+    for actor in (None, {"id": "bob"}):
+        jar = cookies(ds, actor) if actor else None
+        response = await ds.client.get(path, cookies=jar)
+        assert response.status_code == 403
+        assert response.json()["error"] == ("You do not have permission to view the media "
+                                            "table of realistic, so media cannot be included")
+        page = await ds.client.get(BASE + "?format=json&package=zip&include_media=1",
+                                   cookies=jar)
+        assert page.status_code == 403 and "so media cannot be included" in page.text
+    without_media = await ds.client.get(BASE + "/export.zip?format=" + fmt)
+    assert without_media.status_code == 200
+    alice = await ds.client.get(path, cookies=cookies(ds, {"id": "alice"}))
+    assert alice.status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_page_disables_media_without_view_permission_on_media(archive):
+    ds = make_datasette([archive("realistic.db")], locked("media"))
+    html = (await ds.client.get(BASE)).text
+    media_input = html[html.index('id="bsky-export-media"'):].split(">", 1)[0]
+    assert " disabled" in media_input and " checked" not in media_input
+    assert "You do not have permission to view the media table" in html
+    allowed = (await ds.client.get(BASE, cookies=cookies(ds, {"id": "alice"}))).text
+    media_input = allowed[allowed.index('id="bsky-export-media"'):].split(">", 1)[0]
+    assert " disabled" not in media_input
+
+
+@pytest.mark.asyncio
+async def test_page_shows_no_handles_without_view_permission_on_profiles(archive):
+    ds = make_datasette([archive("realistic.db")], locked("profiles"))
+    for jar in (None, cookies(ds, {"id": "bob"})):
+        html = (await ds.client.get(BASE, cookies=jar)).text
+        assert DID1 in html
+        assert "carol.bsky.social" not in html and "me.bsky.social" not in html
+    alice = (await ds.client.get(BASE, cookies=cookies(ds, {"id": "alice"}))).text
+    assert "@carol.bsky.social" in alice
+
+
+# --------------------------------------------------------------------------
+# Downloads in flight are bounded, per actor and in all
+
+
+class Stalled(Client):
+    """A download whose client stops reading after the first body message."""
+
+    def __init__(self, ds, path, actor=None):
+        super().__init__(ds, path)
+        self.actor = actor
+        self.reading = asyncio.Event()
+        self.started = asyncio.Event()
+
+    async def send(self, message):
+        await super().send(message)
+        if message["type"] == "http.response.body":
+            self.started.set()
+            await self.reading.wait()
+        elif message["status"] != 200:
+            self.started.set()
+
+    async def run(self):
+        if self.actor:  # the signed actor cookie, as a browser sends it
+            cookie = "ds_actor=" + self.ds.sign({"a": self.actor}, "actor")
+            self.headers.append((b"cookie", cookie.encode()))
+        return await super().run()
+
+
+async def stalled(ds, actor=None, path=BASE + "/posts.json"):
+    client = Stalled(ds, path, actor)
+    task = asyncio.ensure_future(client.run())
+    await asyncio.wait_for(client.started.wait(), 30)
+    return client, task
+
+
+async def finish(*pairs):
+    for client, task in pairs:
+        client.reading.set()
+        await task
+
+
+@pytest.mark.asyncio
+async def test_downloads_per_actor_are_bounded(archive):
+    ds = make_datasette([archive("realistic.db")],
+                        plugin(max_downloads_per_actor=2, max_downloads=5))
+    running = [await stalled(ds, {"id": "alice"}) for _ in range(2)]
+    assert all(c.start["status"] == 200 for c, _ in running)
+    refused = await ds.client.get(BASE + "/posts.csv", cookies=cookies(ds, {"id": "alice"}))
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == str(streaming.RETRY_AFTER)
+    assert "You have 2 downloads running already" in refused.json()["error"]
+    html = await ds.client.get(BASE + "/posts.csv", cookies=cookies(ds, {"id": "alice"}),
+                               headers=HTML)
+    assert html.status_code == 429 and "<!DOCTYPE html>" in html.text
+    other = await ds.client.get(BASE + "/posts.csv", cookies=cookies(ds, {"id": "bob"}))
+    assert other.status_code == 200  # another actor's download is not refused
+    await finish(running.pop())
+    again = await ds.client.get(BASE + "/posts.json", cookies=cookies(ds, {"id": "alice"}))
+    assert again.status_code == 200  # the finished download gave its slot back
+    await finish(*running)
+
+
+@pytest.mark.asyncio
+async def test_downloads_in_all_are_bounded(archive):
+    ds = make_datasette([archive("realistic.db")],
+                        plugin(max_downloads_per_actor=10, max_downloads=3))
+    running = [await stalled(ds, {"id": name}) for name in ("a", "b", None)]
+    refused = await ds.client.get(BASE + "/posts.json", cookies=cookies(ds, {"id": "c"}))
+    assert refused.status_code == 429 and refused.headers["retry-after"]
+    assert "as many downloads as it allows" in refused.json()["error"]
+    head = await ds.client.head(BASE + "/posts.json")
+    assert head.status_code == 200  # HEAD runs no export and takes no slot
+    await finish(*running)
+    assert (await ds.client.get(BASE + "/posts.json")).status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_default_bounds_and_released_slots(archive, monkeypatch):
+    """Ten per actor by default; slots come back after a disconnect, a failure
+    before the first byte and a failure mid-stream."""
+    ds = make_datasette([archive("realistic.db")])
+    running = [await stalled(ds) for _ in range(streaming.MAX_DOWNLOADS_PER_ACTOR)]
+    assert (await ds.client.get(BASE + "/posts.json")).status_code == 429
+    for client, task in running:
+        client.gone.set()  # the clients leave
+        client.reading.set()
+        await task
+    slots = streaming.DownloadSlots.of(ds, {})
+    assert not slots.per_actor
+    original = engine.Export.step
+    fail_after = []
+
+    def failing(self, conn):
+        if self.posts >= fail_after[0]:
+            raise sqlite3.OperationalError("disk I/O error")
+        return original(self, conn)
+
+    monkeypatch.setattr(engine.Export, "step", failing)
+    for posts_first in (0, 500):  # before the first byte, then mid-stream
+        fail_after[:] = [posts_first]
+        for _ in range(streaming.MAX_DOWNLOADS_PER_ACTOR + 1):
+            client = await Client(ds, BASE + "/posts.json").run()
+            assert client.start["status"] == (500 if posts_first == 0 else 200)
+            assert posts_first == 0 or not client.complete
+        assert not slots.per_actor
+
+
+@pytest.mark.parametrize("value", [0, -1, "5", 2.5, None])
+def test_bad_limits_fall_back_to_the_defaults(value, caplog):
+    slots = streaming.DownloadSlots.of(object.__new__(Datasette), {"max_downloads": value})
+    assert slots.most == streaming.MAX_DOWNLOADS
+    assert "max_downloads must be a whole number" in caplog.text
+
+
+# --------------------------------------------------------------------------
+# The export page answers GET and HEAD only
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS", "PATCH"])
+async def test_export_page_refuses_other_methods(archive, method):
+    ds = make_datasette([archive("realistic.db")])
+    response = await ds.client.request(method, BASE)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+    assert (await ds.client.head(BASE)).status_code == 200
+
+
+# --------------------------------------------------------------------------
+# Few SQL threads: other requests keep answering while downloads run
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("threads", [0, 1])
+async def test_table_pages_answer_during_downloads(archive, monkeypatch, threads):
+    monkeypatch.setattr(views, "PAGE_SIZE", 10)
+    original = engine.Export.step
+    pages = []
+
+    def slow_step(self, conn):
+        time.sleep(0.01)  # a page that takes a while to encode
+        pages.append(self)
+        return original(self, conn)
+
+    monkeypatch.setattr(engine.Export, "step", slow_step)
+    ds = Datasette([str(archive("realistic.db"))], settings={"num_sql_threads": threads})
+    clients = [Client(ds, BASE + "/posts.json") for _ in range(4)]
+    tasks = [asyncio.ensure_future(c.run()) for c in clients]
+    while len(pages) < 8:
+        await asyncio.sleep(0.01)
+    for _ in range(3):
+        response = await asyncio.wait_for(ds.client.get("/realistic/posts.json?_size=5"), 10)
+        assert response.status_code == 200 and len(response.json()["rows"]) == 5
+    assert not any(task.done() for task in tasks)  # the downloads were still running
+    for client in clients:
+        client.gone.set()
+    await asyncio.gather(*tasks)
+    assert all(not c.complete for c in clients)
