@@ -5,6 +5,8 @@ The hooks here stay thin: each hands over to an adapter module.
 
 from datasette import hookimpl
 
+__version__ = "0.1.0"
+
 
 @hookimpl
 def register_commands(cli):

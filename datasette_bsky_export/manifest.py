@@ -5,12 +5,11 @@ on, trailing newline) from this struct, in this key order.
 """
 
 import datetime
-import importlib.metadata
 import json
 
-from . import gotime
+from . import __version__, gotime
 
-VERSION = "datasette-bsky-export " + importlib.metadata.version("datasette-bsky-export")
+VERSION = "datasette-bsky-export " + __version__
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 _GO_HTML = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
             0x2028: "\\u2028", 0x2029: "\\u2029"}

@@ -1,0 +1,39 @@
+"""The package as it ships: importable from a checkout that is not
+installed, and package data that names files which exist."""
+
+import pathlib
+import subprocess
+import sys
+import tomllib
+
+ROOT = pathlib.Path(__file__).parent.parent
+
+WITHOUT_METADATA = """
+import importlib.metadata, sys
+def missing(name):
+    raise importlib.metadata.PackageNotFoundError(name)
+importlib.metadata.version = missing
+sys.path.insert(0, sys.argv[1])
+import datasette_bsky_export, datasette_bsky_export.manifest as manifest, datasette_bsky_export.cli
+print(manifest.VERSION)
+"""
+
+
+def test_importable_without_installed_metadata():
+    result = subprocess.run([sys.executable, "-c", WITHOUT_METADATA, str(ROOT)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "datasette-bsky-export 0.1.0"
+
+
+def test_package_data_globs_match_files():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for package, globs in config["tool"]["setuptools"]["package-data"].items():
+        for glob in globs:
+            assert list((ROOT / package).glob(glob)), "%s/%s matches nothing" % (package, glob)
+
+
+def test_license_is_the_declared_one():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert config["project"]["license"] == {"text": "Apache-2.0"}
+    assert "Apache License" in (ROOT / "LICENSE").read_text()[:200]
