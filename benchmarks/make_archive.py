@@ -4,8 +4,9 @@
     python benchmarks/make_archive.py OUT.db --posts N [--seed S] [--dids K]
                                       [--order random|feed] [--fts]
 
-The ``posts``, ``media`` and ``profiles`` tables have the legacy schema and
-hold values stored the way the legacy Go app stores them:
+The ``posts``, ``media`` and ``profiles`` tables have the legacy schema
+(``datasette_bsky_export.schema``) and hold values stored the way the legacy
+Go app stores them:
 
 * created_at is Go's ``time.Time.String()`` (``2024-01-15 10:30:00.12 +0000
   UTC``, fraction trimmed, none when zero), with many ties; indexed_at and
@@ -35,33 +36,8 @@ import sqlite3
 import sys
 import time
 
-SCHEMA = [
-    "CREATE TABLE posts (uri TEXT PRIMARY KEY, cid TEXT NOT NULL, did TEXT NOT NULL, "
-    "text TEXT, created_at TIMESTAMP NOT NULL, indexed_at TIMESTAMP NOT NULL, "
-    "has_media BOOLEAN DEFAULT 0, like_count INTEGER DEFAULT 0, "
-    "repost_count INTEGER DEFAULT 0, reply_count INTEGER DEFAULT 0, "
-    "quote_count INTEGER DEFAULT 0, is_reply BOOLEAN DEFAULT 0, reply_parent TEXT, "
-    "embed_type TEXT, embed_data JSON, labels JSON, "
-    "archived_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)",
-    "CREATE TABLE media (hash TEXT PRIMARY KEY, post_uri TEXT NOT NULL, "
-    "mime_type TEXT NOT NULL, file_path TEXT NOT NULL, size_bytes INTEGER NOT NULL, "
-    "width INTEGER, height INTEGER, alt_text TEXT, "
-    "created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, "
-    "FOREIGN KEY (post_uri) REFERENCES posts(uri) ON DELETE CASCADE)",
-    "CREATE TABLE profiles (did TEXT NOT NULL, handle TEXT NOT NULL, display_name TEXT, "
-    "description TEXT, avatar_url TEXT, banner_url TEXT, followers_count INTEGER DEFAULT 0, "
-    "follows_count INTEGER DEFAULT 0, posts_count INTEGER DEFAULT 0, "
-    "snapshot_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY (did, snapshot_at))",
-]
-INDEXES = [  # created after the rows are in
-    "CREATE INDEX idx_posts_did ON posts(did)",
-    "CREATE INDEX idx_posts_created_at ON posts(created_at DESC)",
-    "CREATE INDEX idx_posts_has_media ON posts(has_media) WHERE has_media = 1",
-    "CREATE INDEX idx_posts_is_reply ON posts(is_reply) WHERE is_reply = 1",
-    "CREATE INDEX idx_media_post_uri ON media(post_uri)",
-    "CREATE INDEX idx_profiles_did ON profiles(did)",
-    "CREATE INDEX idx_profiles_snapshot_at ON profiles(snapshot_at DESC)",
-]
+from datasette_bsky_export.schema import INDEXES, TABLES
+
 FTS = [  # optional (--fts): the legacy full-text table, filled in one go
     "CREATE VIRTUAL TABLE posts_fts USING fts5(uri UNINDEXED, text, "
     "content='posts', content_rowid='rowid')",
@@ -393,7 +369,7 @@ def build(out, posts, seed=1, ndids=3, fts=False, order="random", batch=20_000,
     con.execute("PRAGMA synchronous=OFF")
     con.execute("PRAGMA cache_size=-262144")  # 256 MiB: keeps the uri index in memory
     con.execute("BEGIN")
-    for stmt in SCHEMA:
+    for stmt in TABLES:
         con.execute(stmt)
     sql = POST_SQL
     if order == "feed":
@@ -422,7 +398,7 @@ def build(out, posts, seed=1, ndids=3, fts=False, order="random", batch=20_000,
             (did, "me.bsky.social" if i == 0 else HANDLES[i % len(HANDLES)], "User %d 🌱" % i,
              "Bio with <tags> & \"quotes\"\nand a second line", "", "",
              gen.rng.randrange(10_000), gen.rng.randrange(2_000), gen.counts[did], gen.now()[0]))
-    for stmt in INDEXES + (FTS if fts else []):
+    for stmt in INDEXES + (FTS if fts else []):  # indexes after the rows are in
         con.execute(stmt)
     con.execute("COMMIT")
     con.close()

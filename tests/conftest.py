@@ -1,24 +1,9 @@
-import json
-import pathlib
 import shutil
 import sqlite3
 
 import pytest
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
-CASES = json.loads((FIXTURES / "cases.json").read_text())
-
-
-def case_id(case):
-    return case["name"]
-
-
-def expected_bytes(case):
-    if "expect" in case:
-        return (FIXTURES / case["expect"]).read_bytes()
-    if "expect_empty" in case:
-        return b"[]\n" if case["format"] == "json" else None
-    return None
+from helpers import FIXTURES
 
 
 @pytest.fixture

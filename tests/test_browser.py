@@ -15,14 +15,14 @@ import pathlib
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
+import sqlite_utils
 
-from conftest import FIXTURES
+from helpers import FIXTURES
 
 DID1 = "did:plc:bannd6yz2emrvftva2hipgad"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -155,12 +155,11 @@ def corrupt_second_page(tmp_path):
     second page of 1,000): the export fails after its first byte."""
     path = tmp_path / "broken.db"
     shutil.copyfile(FIXTURES / "realistic.db", path)
-    conn = sqlite3.connect(str(path))
-    uri, did = conn.execute("SELECT uri, did FROM posts ORDER BY created_at DESC, uri ASC "
-                            "LIMIT 1 OFFSET 1200").fetchone()
-    conn.execute("UPDATE posts SET text = NULL WHERE uri = ?", [uri])
-    conn.commit()
-    conn.close()
+    db = sqlite_utils.Database(path)
+    uri, did = db.execute("SELECT uri, did FROM posts ORDER BY created_at DESC, uri ASC "
+                          "LIMIT 1 OFFSET 1200").fetchone()
+    db["posts"].update(uri, {"text": None})
+    db.close()
     assert did != DID1
     return path, uri
 

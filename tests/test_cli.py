@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from datasette.cli import cli
 
-from conftest import CASES, FIXTURES, case_id, expected_bytes
 from datasette_bsky_export import exportdir
+from helpers import CASES, FIXTURES, case_id, expected_bytes
 
 DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"
 DATASETTE = [sys.executable, "-m", "datasette"]

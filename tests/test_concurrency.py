@@ -8,7 +8,7 @@ import sys
 import textwrap
 import time
 
-from conftest import FIXTURES
+from helpers import FIXTURES
 
 DATASETTE = [sys.executable, "-m", "datasette", "bsky-export"]
 

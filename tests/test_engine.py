@@ -3,7 +3,7 @@
 import pytest
 
 from datasette_bsky_export import engine, posts
-from conftest import CASES, case_id, expected_bytes
+from helpers import CASES, case_id, expected_bytes
 
 
 def run(conn, case, page_size=1000, fast_path=True):

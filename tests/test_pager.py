@@ -2,39 +2,28 @@
 and query plans that stay on the created_at index."""
 
 import json
-import sqlite3
 
 import pytest
+import sqlite_utils
 
 from datasette_bsky_export import engine
 from datasette_bsky_export.pager import KeysetPager
+from helpers import new_archive
 
-SCHEMA = (
-    "CREATE TABLE posts (uri TEXT PRIMARY KEY, cid TEXT NOT NULL, did TEXT NOT NULL, text TEXT, "
-    "created_at TIMESTAMP NOT NULL, indexed_at TIMESTAMP NOT NULL, has_media BOOLEAN DEFAULT 0, "
-    "like_count INTEGER DEFAULT 0, repost_count INTEGER DEFAULT 0, reply_count INTEGER DEFAULT 0, "
-    "quote_count INTEGER DEFAULT 0, is_reply BOOLEAN DEFAULT 0, reply_parent TEXT, embed_type TEXT, "
-    "embed_data JSON, labels JSON, archived_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)",
-    "CREATE INDEX idx_posts_did ON posts(did)",
-    "CREATE INDEX idx_posts_created_at ON posts(created_at DESC)",
-)
+def post(uri, created, **columns):
+    """A post of did:plc:a as the legacy stored it, created at ``created``."""
+    return dict(uri=uri, cid="cid", did="did:plc:a", text="hi", created_at=created,
+                indexed_at=created, reply_parent="", embed_type="", embed_data=b"null",
+                labels=b"null", archived_at=created, **columns)
 
 
 def make_archive(path, created_ats):
-    conn = sqlite3.connect(str(path))
-    for statement in SCHEMA:
-        conn.execute(statement)
-    for n, created in enumerate(created_ats):
-        insert(conn, "at://did:plc:a/app.bsky.feed.post/%04d" % n, created)
-    conn.commit()
-    return conn
+    uri = "at://did:plc:a/app.bsky.feed.post/%04d"
+    return new_archive(path, [post(uri % n, c) for n, c in enumerate(created_ats)]).conn
 
 
 def insert(conn, uri, created):
-    conn.execute(
-        "INSERT INTO posts VALUES (?, 'cid', 'did:plc:a', 'hi', ?, ?, 0, 0, 0, 0, 0, 0, '', '',"
-        " CAST('null' AS BLOB), CAST('null' AS BLOB), ?)",
-        (uri, created, created, created))
+    sqlite_utils.Database(conn)["posts"].insert(post(uri, created))
 
 
 def day(n):
@@ -138,11 +127,8 @@ def test_plain_did_filter_would_sort_everything(connect):
 def test_null_keys_do_not_stop_paging(tmp_path):
     """Rows with a NULL uri (rejected rows) still page past in --check."""
     conn = make_archive(tmp_path / "a.db", [day(3)] * 3)
-    conn.execute("INSERT INTO posts (uri, cid, did, text, created_at, indexed_at) "
-                 "VALUES (NULL, 'c', 'd', 't', ?, ?)", (day(3), day(3)))
-    conn.execute("INSERT INTO posts (uri, cid, did, text, created_at, indexed_at) "
-                 "VALUES (NULL, 'c', 'd', 't', ?, ?)", (day(3), day(3)))
-    conn.commit()
+    for _ in range(2):
+        insert(conn, None, day(3))
     pager = KeysetPager(page_size=1)
     seen = []
     while not pager.done:

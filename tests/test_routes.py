@@ -15,10 +15,11 @@ import urllib.parse
 import zipfile
 
 import pytest
+import sqlite_utils
 from datasette.app import Datasette
 
-from conftest import CASES, FIXTURES, case_id, expected_bytes
 from datasette_bsky_export import accounts, engine, posts, streaming, views, zipexport
+from helpers import CASES, FIXTURES, case_id, expected_bytes
 
 DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"  # 1,292 posts in realistic.db
 DID1 = "did:plc:bannd6yz2emrvftva2hipgad"  # 107
@@ -299,10 +300,7 @@ async def test_other_methods(ds_for, steps, method):
 async def test_missing_media_table(ds_for, tmp_path):
     path = tmp_path / "nomedia.db"
     shutil.copyfile(FIXTURES / "realistic.db", path)
-    conn = sqlite3.connect(str(path))
-    conn.execute("DROP TABLE media")
-    conn.commit()
-    conn.close()
+    sqlite_utils.Database(path)["media"].drop()
     ds = make_datasette([path])
     response = await ds.client.get("/nomedia/-/bsky-export/export.zip?include_media=1")
     assert response.status_code == 400
@@ -463,11 +461,11 @@ async def test_zip_with_media(ds_for, tmp_path, caplog):
 
 def replace_media(conn, rows):
     """Leave only these ``(post_uri, file_path)`` rows in the media table; closes ``conn``."""
-    conn.execute("DELETE FROM media")
-    conn.executemany("INSERT INTO media (hash, post_uri, mime_type, file_path, size_bytes) "
-                     "VALUES (?, ?, 'image/jpeg', ?, 1)",
-                     [("h%d" % i, uri, file_path) for i, (uri, file_path) in enumerate(rows)])
-    conn.commit()
+    media = sqlite_utils.Database(conn)["media"]
+    media.delete_where()
+    media.insert_all({"hash": "h%d" % i, "post_uri": uri, "mime_type": "image/jpeg",
+                      "file_path": file_path, "size_bytes": 1}
+                     for i, (uri, file_path) in enumerate(rows))
     conn.close()
 
 
@@ -737,12 +735,11 @@ def _recording(wait, record):
 
 def corrupt(path, index, column="text"):
     """Set ``column`` to NULL in the post at ``index`` of the export order."""
-    conn = sqlite3.connect(str(path))
-    uri = conn.execute("SELECT uri FROM posts ORDER BY created_at DESC, uri ASC "
-                       "LIMIT 1 OFFSET ?", [index]).fetchone()[0]
-    conn.execute("UPDATE posts SET %s = NULL WHERE uri = ?" % column, [uri])
-    conn.commit()
-    conn.close()
+    db = sqlite_utils.Database(path)
+    uri = db.execute("SELECT uri FROM posts ORDER BY created_at DESC, uri ASC "
+                     "LIMIT 1 OFFSET ?", [index]).fetchone()[0]
+    db["posts"].update(uri, {column: None})
+    db.close()
     return uri
 
 
