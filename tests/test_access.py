@@ -11,7 +11,7 @@ import pytest
 from datasette.app import Datasette
 
 from datasette_bsky_export import access, engine, streaming, views
-from test_routes import HTML, Client, cookies, make_datasette, plugin
+from dsclient import HTML, Client, cookies, make_datasette, plugin
 
 DID1 = "did:plc:bannd6yz2emrvftva2hipgad"
 BASE = "/realistic/-/bsky-export"
@@ -126,8 +126,7 @@ class Stalled(Client):
     """A download whose client stops reading after the first body message."""
 
     def __init__(self, ds, path, actor=None):
-        super().__init__(ds, path)
-        self.actor = actor
+        super().__init__(ds, path, actor=actor)
         self.reading = asyncio.Event()
         self.started = asyncio.Event()
 
@@ -138,12 +137,6 @@ class Stalled(Client):
             await self.reading.wait()
         elif message["status"] != 200:
             self.started.set()
-
-    async def run(self):
-        if self.actor:  # the signed actor cookie, as a browser sends it
-            cookie = "ds_actor=" + self.ds.sign({"a": self.actor}, "actor")
-            self.headers.append((b"cookie", cookie.encode()))
-        return await super().run()
 
 
 async def stalled(ds, actor=None, path=BASE + "/posts.json"):

@@ -4,7 +4,6 @@ actions; and, calling the ASGI app directly, streaming, disconnects and
 failures after the first byte. Runs on Datasette 0.65 and 1.0a."""
 
 import asyncio
-import inspect
 import io
 import json
 import logging
@@ -16,38 +15,15 @@ import zipfile
 
 import pytest
 import sqlite_utils
-from datasette.app import Datasette
 
 from datasette_bsky_export import accounts, engine, posts, streaming, views, zipexport
+from dsclient import HTML, Client, cookies, make_datasette, plugin, url
 from helpers import CASES, FIXTURES, case_id, expected_bytes
 
 DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"  # 1,292 posts in realistic.db
 DID1 = "did:plc:bannd6yz2emrvftva2hipgad"  # 107
 DID2 = "did:plc:u4mos7af5r2fquosbegzgsye"  # 101
 CSV_EMPTY = b"\xef\xbb\xbf" + posts.CSV_HEADER.encode()
-HTML = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
-
-
-def make_datasette(paths, config=None):
-    """Datasette on copies of fixtures; ``config`` (permissions, plugin
-    settings) goes where this Datasette version reads it."""
-    files = [str(p) for p in paths]
-    if "config" in inspect.signature(Datasette.__init__).parameters:
-        return Datasette(files, config=config)  # 1.0a: datasette.yaml
-    return Datasette(files, metadata=config)  # 0.65: metadata
-
-
-def plugin(**settings):
-    return {"plugins": {"datasette-bsky-export": settings}}
-
-
-def cookies(ds, actor):
-    return {"ds_actor": ds.sign({"a": actor}, "actor")}
-
-
-def url(path, **params):
-    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
-    return path + ("?" + query if query else "")
 
 
 def file_url(case, db=None):
@@ -624,62 +600,6 @@ async def test_actions_hidden_from_actors_who_cannot_view_posts(ds_for):
 
 # --------------------------------------------------------------------------
 # The ASGI app called directly: streaming, disconnects, failures mid-stream
-
-
-class Client:
-    """One request to the ASGI app, with control of ``http.disconnect``."""
-
-    def __init__(self, ds, path, query="", disconnect_after=None):
-        self.ds = ds
-        self.path = path
-        self.query = query
-        self.disconnect_after = disconnect_after  # body messages before the client leaves
-        self.messages = []
-        self.gone = asyncio.Event()
-        self.requested = False
-        self.headers = [(b"host", b"localhost")]
-
-    async def receive(self):
-        if not self.requested:
-            self.requested = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await self.gone.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(self, message):
-        self.messages.append(message)
-        bodies = [m for m in self.messages if m["type"] == "http.response.body"]
-        if self.disconnect_after is not None and len(bodies) >= self.disconnect_after:
-            self.gone.set()
-
-    async def run(self):
-        await self.ds.invoke_startup()
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "method": "GET", "scheme": "http", "path": self.path,
-            "raw_path": self.path.encode(), "query_string": self.query.encode(),
-            "root_path": "", "headers": self.headers,
-            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8001),
-        }
-        await asyncio.wait_for(self.ds.app()(scope, self.receive, self.send), 60)
-        self.gone.set()
-        return self
-
-    @property
-    def start(self):
-        return self.messages[0]
-
-    @property
-    def bodies(self):
-        return [m for m in self.messages if m["type"] == "http.response.body"]
-
-    @property
-    def body(self):
-        return b"".join(m["body"] for m in self.bodies)
-
-    @property
-    def complete(self):
-        return bool(self.bodies) and self.bodies[-1].get("more_body", False) is False
 
 
 @pytest.mark.asyncio
