@@ -4,8 +4,11 @@ them, and printed the way Go's time package prints them.
 A stored time is first tried as Go's ``Time.String()`` output (anything from
 `` m=`` dropped, surrounding space trimmed), then, with one trailing ``Z``
 removed, against the driver's list of ISO layouts. Beyond the legacy, the
-fixed-offset form Go writes itself (``-0500 -0500``) is read too. As in Go,
-the numeric offset counts except with the zone name ``UTC``, which wins.
+fixed-offset form Go writes itself (``-0500 -0500``) is read too: only a
+``±hhmm`` zone name equal to the numeric offset before it, as Go writes it
+(Go's parser, and so the legacy, rejects ``-0500`` as a name; ``+0000 +0530``
+stays rejected). As in Go, a zone name has at least 3 characters, and the
+numeric offset counts except with the zone name ``UTC``, which wins.
 """
 
 import re
@@ -40,9 +43,11 @@ class BadTime(ValueError):
     pass
 
 
-def _zone_ok(zone):
-    """Whether Go's parseTimeZone accepts the whole of ``zone`` (or it is the
-    ``-0500``-style name Go gives fixed offsets, which we read as well)."""
+def _zone_ok(zone, offset):
+    """Whether Go's parseTimeZone accepts the whole of ``zone``, or it is the
+    name Go gives a fixed offset: the numeric ``offset`` (``-0500``) repeated."""
+    if len(zone) < 3:
+        return False
     if zone in ("ChST", "MeST", "WITA"):
         return True
     if zone.startswith("UTC"):  # Go takes "UTC" and then finds extra text
@@ -51,11 +56,19 @@ def _zone_ok(zone):
         rest = zone[3:]
         return rest == "" or _signed_offset_ok(rest)
     if zone[0] in "+-":
-        return _signed_offset_ok(zone) or _FIXED_OFFSET_ZONE.fullmatch(zone) is not None
+        return _signed_offset_ok(zone) or zone == offset
     upper = len(_UPPER_RUN.match(zone).group(0))
     if upper != len(zone):
         return False
     return upper == 3 or (upper in (4, 5) and zone[-1] == "T")
+
+
+def _zone_problem(zone, offset):
+    if len(zone) < 3:
+        return "the zone name %s is shorter than the 3 characters Go's parser needs" % zone
+    if _FIXED_OFFSET_ZONE.fullmatch(zone):
+        return "the zone name %s is not the offset %s repeated, as Go writes it" % (zone, offset)
+    return "Go's parser does not read the zone name %s" % zone
 
 
 def _signed_offset_ok(text):
@@ -93,10 +106,13 @@ def parse(text):
     cut = text.find("m=")
     candidate = (text[:cut] if cut > 0 else text).strip(GO_SPACES)
     m = _STRING_FORM.fullmatch(candidate)
-    if m and _zone_ok(m.group(11)):
+    if m:  # (then no ISO layout can match: they have no space after the clock)
         g = m.groups()
+        zone, offset = g[10], "".join(g[7:10])
+        if not _zone_ok(zone, offset):
+            raise BadTime(_zone_problem(zone, offset))
         parsed = _build(g[:7], g[7], g[8], g[9])
-        if g[10] == "UTC":  # Go's Parse sets UTC for this name, whatever the offset says
+        if zone == "UTC":  # Go's Parse sets UTC for this name, whatever the offset says
             return parsed[:7] + (0,)
         return parsed
     candidate = text[:-1] if text.endswith("Z") else text

@@ -216,9 +216,61 @@ def rfc3339_expected(y, mo, d, h, mi, s, ns, offset, nano=True):
 def go_time_string(y, mo, d, h, mi, s, ns, offset, name, mono=""):
     """Go's Time.String(): ``2006-01-02 15:04:05.999999999 -0700 MST``."""
     frac = ("." + ("%09d" % ns).rstrip("0")) if ns else ""
-    num = "%s%02d%02d" % ("-" if offset < 0 else "+", abs(offset) // 60, abs(offset) % 60)
+    num = go_offset_text(offset)
     return "%04d-%02d-%02d %02d:%02d:%02d%s %s %s%s" % (
         y, mo, d, h, mi, s, frac, num, name if name is not None else num, mono)
+
+
+def go_offset_text(offset):
+    """The ``-0700`` numeric offset of Time.String() (offset in minutes)."""
+    return "%s%02d%02d" % ("-" if offset < 0 else "+", abs(offset) // 60, abs(offset) % 60)
+
+
+def go_parse_signed_offset(value):
+    """Go's time.parseSignedOffset: the length of a ``±h`` offset name (the
+    hours at most 23) at the start of ``value``, 0 when there is none."""
+    if not value or value[0] not in "+-":
+        return 0
+    rest = value[1:]
+    digits = rest[:len(rest) - len(rest.lstrip("0123456789"))]
+    if not digits or int(digits) > 23:
+        return 0
+    return 1 + len(digits)
+
+
+def go_parse_time_zone(value):
+    """Go's time.parseTimeZone: the length of the zone name at the start of
+    ``value``, 0 when there is none."""
+    if len(value) < 3:
+        return 0
+    if value[:4] in ("ChST", "MeST"):
+        return 4
+    if value[:3] == "GMT":
+        return 3 + (go_parse_signed_offset(value[3:]) if len(value) > 3 else 0)
+    if value[0] in "+-":
+        return go_parse_signed_offset(value)
+    upper = 0
+    while upper < min(6, len(value)) and "A" <= value[upper] <= "Z":
+        upper += 1
+    if upper == 3 or (upper == 4 and (value[3] == "T" or value[:4] == "WITA")):
+        return upper
+    return 5 if upper == 5 and value[4] == "T" else 0
+
+
+def go_reads_zone_name(name):
+    """Whether Go's time.Parse (stdTZ) reads the whole of ``name``, the last
+    field of a Time.String() text: a leading "UTC" is taken alone, then the
+    zone must end the value."""
+    if name[:3] == "UTC":
+        return name == "UTC"
+    return go_parse_time_zone(name) == len(name) > 0
+
+
+def stored_zone_name_ok(name, offset):
+    """The zone names a stored Time.String() text may carry for us: the ones
+    Go reads, and (our one extension) the name Go writes for a fixed offset,
+    which the legacy could not read back: the numeric offset repeated."""
+    return go_reads_zone_name(name) or name == go_offset_text(offset)
 
 
 class RawNumber(str):

@@ -228,11 +228,22 @@ zone_name = st.one_of(
         st.text(alphabet=UPPER, min_size=4, max_size=4).map(lambda s: s + "T"),
     ).filter(lambda n: n == "UTC" or n == "GMT" or n[:3] not in ("UTC", "GMT")),
     st.sampled_from(["EST", "PST", "CET", "CEST", "AEDT", "NZDT", "ChST", "MeST", "WITA",
-                     "GMT", "GMT+3", "GMT-11", "GMT+0", "GMT+23", "+03", "-03", "+0",
-                     "-11", "+23", "IST", "JST"]),
+                     "GMT", "GMT+3", "GMT-11", "GMT+0", "GMT+23", "+03", "-03", "+00",
+                     "-11", "+23", "IST", "JST", "+0023", "-0000"]),
     st.tuples(st.sampled_from("+-"), st.integers(0, 23)).map(
         lambda t: "GMT%s%d" % t),
     st.tuples(st.sampled_from("+-"), st.integers(0, 23)).map(lambda t: "%s%02d" % t),
+)
+# any last field of a Time.String() text: names Go reads, names it does not
+# (under 3 characters, ±hhmm above 23), and the offset repeated
+any_zone_name = st.one_of(
+    zone_name,
+    st.text(alphabet="+-0123456789GMTUCABhS", min_size=1, max_size=7),
+    st.sampled_from(["+5", "-3", "+0", "Z", "AB", "+0530", "-0500", "+0100", "GMT+24",
+                     "GMT+5", "+23", "+24", "UTC+5", "ChST", "WITA", "ABCDEF", "ABCD"]),
+    st.tuples(st.sampled_from("+-"), st.integers(0, 99), st.integers(0, 99)).map(
+        lambda t: "%s%02d%02d" % t),
+    st.none(),  # the offset repeated, as Go writes a fixed zone
 )
 
 

@@ -7,8 +7,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from datasette_bsky_export import gotime
-from gomodels import rfc3339_expected
-from strategies import go_time_strings, invalid_dates, other_time_forms, profile
+from gomodels import go_offset_text, go_time_string, rfc3339_expected, stored_zone_name_ok
+from strategies import (any_zone_name, go_time_strings, invalid_dates, mono_suffix, offsets,
+                        other_time_forms, profile, wall_clock)
 
 
 @profile(3)
@@ -109,6 +110,36 @@ def test_time_runs_of_spaces(case, widths):
 def test_time_runs_of_spaces_other_forms(text, expected):
     """The same for the driver's other layouts (their space matches a run)."""
     assert gotime.rfc3339_nano(gotime.parse(text)) == expected
+
+
+CLOCK = (2024, 1, 15, 10, 30, 0, 0)
+
+
+@profile(2)
+@given(wall_clock(), offsets, any_zone_name, mono_suffix)
+@example(CLOCK, 300, "+5", "")
+@example(CLOCK, -180, "-3", "")
+@example(CLOCK, 0, "+0", " m=+1.5")
+@example(CLOCK, 300, "GMT+5", "")
+@example(CLOCK, 300, "+05", "")
+@example(CLOCK, -300, "-0500", "")
+@example(CLOCK, -300, None, "")
+@example(CLOCK, 0, "+0530", "")
+@example(CLOCK, 330, "+0000", "")
+@example(CLOCK, 0, "+0023", "")
+def test_time_zone_names_as_go_reads_them(clock, offset, name, mono):
+    """The zone name of a Time.String() text: read exactly when Go's
+    parseTimeZone reads it (the legacy's rule: at least 3 characters; ``±h``
+    up to 23 hours; ``GMT``, ``GMT±h``; 3 upper-case letters, 4 or 5 ending
+    in T...) or when it is the numeric offset repeated (``-0500 -0500``, as
+    Go writes a fixed zone: our one extension); else refused."""
+    text = go_time_string(*clock, offset, name, mono)
+    name = go_offset_text(offset) if name is None else name
+    if not stored_zone_name_ok(name, offset):
+        with pytest.raises(gotime.BadTime):
+            gotime.parse(text)
+        return
+    assert gotime.parse(text) == clock + (0 if name == "UTC" else offset,)
 
 
 @pytest.mark.parametrize("name", ["UTCT", "UTCST", "UTCXT"])
