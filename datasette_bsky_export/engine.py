@@ -17,6 +17,7 @@ CSV_BOM = b"\xef\xbb\xbf"
 _DATE = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 MAX_DID_LENGTH = 2048
+GO_ZERO_DATE = datetime.date(1, 1, 1)  # the day of Go's zero time.Time
 
 
 class OptionError(ValueError):
@@ -67,11 +68,17 @@ class ExportOptions:
 
     @property
     def start_bound(self):
-        """The legacy's bound: Go's Time.String() of the day's first second."""
-        return self.start_date and "%s 00:00:00 +0000 UTC" % self.start_date
+        """The legacy's bound: Go's Time.String() of the day's first second.
+        The legacy bounds only by a non-zero start time, and 0001-01-01
+        00:00:00 UTC is Go's zero time: that start date sets no bound."""
+        if self.start_date is None or self.start_date == GO_ZERO_DATE:
+            return None
+        return "%s 00:00:00 +0000 UTC" % self.start_date
 
     @property
     def end_bound(self):
+        """The legacy's bound: the day's last second, never Go's zero time
+        (0001-01-01 23:59:59 is not), so every end date bounds."""
         return self.end_date and "%s 23:59:59 +0000 UTC" % self.end_date
 
     def pager(self):
