@@ -92,24 +92,30 @@ def _final_path(parent, stamp):
     return path
 
 
-class _MediaCopier:
-    def __init__(self, root, target, warn):
-        self.root = media.MediaRoot(root)
-        self.target = target
-        self.warn = warn
-        self.copied = set()
+def _copy_media(conn, options, root, target, warn):
+    """Copy the export's media files into ``target``; returns the MediaSet."""
+    chosen = media.MediaSet(media.MediaRoot(root), warn)
+    walk = media.MediaWalk(options)
+    while not walk.done:
+        for uri, file_path in walk.page(conn):
+            source = chosen.open(uri, file_path)
+            if source is not None:
+                with source:
+                    _copy_file(chosen, uri, source, target)
+    return chosen
 
-    def copy_for(self, conn, rows):
-        for uri, file_path in media.media_paths(conn, media.media_uris(rows)):
-            if file_path in self.copied:
-                continue
-            try:
-                source = self.root.resolve(file_path)
-            except media.MediaError as e:
-                self.warn("media of %s not exported: %s" % (uri, e))
-                continue
-            shutil.copyfile(source, os.path.join(self.target, os.path.basename(file_path)))
-            self.copied.add(file_path)
+
+def _copy_file(chosen, uri, source, target):
+    path = os.path.join(target, media.base_name(source.file_path))
+    try:
+        with open(path, "xb") as out:
+            for block in source.blocks():
+                out.write(block)
+    except media.MediaError as e:
+        os.remove(path)
+        chosen.failed(uri, e)
+    else:
+        chosen.copied(source)
 
 
 def write(conn, options, output, include_media=False, media_root=".", progress=None,
@@ -132,36 +138,22 @@ def write(conn, options, output, include_media=False, media_root=".", progress=N
         posts_name = "posts." + options.format
         posts_path = os.path.join(partial, posts_name)
         export = engine.Export(options)
-        copier = None
-
-        def after_page(export):
-            nonlocal copier
-            writeback()
-            if include_media and export.rows:
-                if copier is None:
-                    os.mkdir(os.path.join(partial, "media"))
-                    copier = _MediaCopier(media_root, os.path.join(partial, "media"),
-                                          warn or (lambda message: None))
-                copier.copy_for(conn, export.rows)
-
         with open(posts_path, "wb") as out:
             writeback = _Writeback(out)
-            size = _write_chunks(conn, export, out, progress, after_page)
+            size = _write_chunks(conn, export, out, progress, lambda export: writeback())
             out.flush()
             os.fsync(out.fileno())
         if export.posts == 0:
-            os.remove(posts_path)  # the legacy writes only the manifest then
-            files = []
+            os.remove(posts_path)  # the legacy writes only the manifest (and media/) then
             size = 0
-        else:
-            media_files = len(os.listdir(copier.target)) if copier else None
-            files = manifest.directory_files([posts_name], media_files)
-        media_count = len(copier.copied) if copier else 0
-        body = manifest.manifest_bytes(
-            options.format, export.posts, media_count, files,
-            options.start_date and options.start_date.isoformat(),
-            options.end_date and options.end_date.isoformat(),
-        )
+        chosen = None
+        if include_media:  # a second pass over the posts, as the ZIP makes
+            os.mkdir(os.path.join(partial, "media"))
+            chosen = _copy_media(conn, options, media_root, os.path.join(partial, "media"),
+                                 warn or (lambda message: None))
+        media_count = chosen.count if chosen else 0
+        body = manifest.export_manifest(options, export.posts, media_count,
+                                        len(chosen.names) if chosen else None)
         with open(os.path.join(partial, "manifest.json"), "wb") as out:
             out.write(body)
             out.flush()

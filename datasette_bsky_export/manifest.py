@@ -52,3 +52,14 @@ def manifest_bytes(fmt, post_count, media_count, files, start_date=None, end_dat
     manifest["files"] = list(files)
     text = json.dumps(manifest, indent=2, ensure_ascii=False).translate(_GO_HTML)
     return (text + "\n").encode("utf-8", "surrogateescape")
+
+
+def export_manifest(options, post_count, media_count=0, media_files=None):
+    """The manifest of an export of ``options`` (engine.ExportOptions) that
+    holds ``post_count`` posts and, when media was asked for, ``media_files``
+    files in ``media/``. With no post the legacy listed no file."""
+    files = directory_files(["posts." + options.format], media_files) if post_count else []
+    return manifest_bytes(
+        options.format, post_count, media_count, files,
+        options.start_date and options.start_date.isoformat(),
+        options.end_date and options.end_date.isoformat())

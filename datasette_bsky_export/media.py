@@ -1,59 +1,251 @@
 """Media files of exported posts, found through the archive's ``media`` table.
 
 The legacy copied, for every exported post whose has_media is true, each
-``media.file_path`` of that post into ``media/`` under its base name. Paths
-are resolved against a media root and must stay inside it: an absolute path
-elsewhere, ``..`` or a symlink out of the root is refused, never copied.
+``media.file_path`` of that post into ``media/`` under its base name, and
+logged a warning and went on for a file it could not copy. One walk serves
+the export directory and the ZIP alike, so both hold the same files:
+
+* ``MediaWalk`` is a pass over the selection's posts in legacy order (after
+  the posts file, whatever its format), giving each post's media rows in
+  table order;
+* ``MediaSet`` decides each row, one rule each: a ``file_path`` seen before
+  is skipped; of two files with the same base name the first in that order
+  is copied and a later one left out, with a warning, but counted in
+  ``media_count`` when it could have been read (the legacy copied both onto
+  one name, in random map order, and counted every copy); a file that cannot
+  be opened, or changes while it is copied, is left out with a warning;
+* ``MediaRoot.open`` opens a file for both. It never follows a symlink and
+  never opens anything outside the root: the path is walked component by
+  component from the root's descriptor (``O_NOFOLLOW``), so what it checks
+  is what it opens. Only a regular file is accepted (``fstat`` of the open
+  descriptor, opened ``O_NONBLOCK`` so a FIFO cannot hang it), and exactly
+  the size ``fstat`` gave is copied.
+
+Warnings show values from the archive with ``repr``: a ``file_path`` with a
+newline cannot forge a line in a log.
 """
 
+import errno
 import os
+import stat
 
 from . import posts
+from .pager import KeysetPager
 
-_IN_CHUNK = 500
+READ_SIZE = 1 << 20
+SHOWN_WARNINGS = 10
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+# The walk reads only the keys of the legacy order and has_media.
+_KEY_COLUMNS = ", ".join(c if c in ("uri", "created_at", "has_media") else "NULL"
+                         for c in posts.COLUMNS)
+_MEDIA_SQL = ("SELECT p.rowid, p.uri, m.file_path FROM posts p JOIN media m "
+              "ON m.post_uri = p.uri WHERE p.rowid IN (%s) ORDER BY m.rowid")
 
 
 class MediaError(ValueError):
-    """A media file that cannot be exported (missing, or outside the root)."""
+    """A media file that cannot be exported (missing, outside the root, not
+    a regular file, changed while copied)."""
 
 
-def media_uris(rows):
-    """URIs of the rows (raw page rows) whose has_media the legacy reads as true."""
-    uris = []
-    for row in rows:
+class MediaFile:
+    """An open regular file inside the media root, of a known size."""
+
+    def __init__(self, fd, file_path, info):
+        self.fd = fd
+        self.file_path = file_path
+        self.size, self.mtime = info.st_size, info.st_mtime_ns
+
+    def blocks(self):
+        """The file's ``size`` bytes, a block at a time; MediaError if it
+        shrinks, grows or is rewritten meanwhile (after its last block)."""
+        left = self.size
         try:
-            if posts._as_bool(row[6]):
-                uris.append(row[0])
-        except ValueError:
-            continue
-    return uris
+            while left:
+                block = os.read(self.fd, min(READ_SIZE, left))
+                if not block:
+                    raise MediaError("%r shrank while it was copied" % (self.file_path,))
+                left -= len(block)
+                yield block
+            after = os.fstat(self.fd)
+            if os.read(self.fd, 1) or (after.st_size, after.st_mtime_ns) != (
+                    self.size, self.mtime):
+                raise MediaError("%r changed while it was copied" % (self.file_path,))
+        except OSError as e:
+            raise MediaError("%r: %s" % (self.file_path, e.strerror or e)) from None
 
+    def close(self):
+        os.close(self.fd)
 
-def media_paths(conn, uris):
-    """``(post_uri, file_path)`` of the media rows of these posts, in table order."""
-    found = []
-    for start in range(0, len(uris), _IN_CHUNK):
-        chunk = uris[start:start + _IN_CHUNK]
-        sql = "SELECT post_uri, file_path FROM media WHERE post_uri IN (%s) ORDER BY rowid" % (
-            ",".join("?" * len(chunk)))
-        found.extend(conn.execute(sql, chunk).fetchall())
-    return found
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class MediaRoot:
-    """Resolves ``file_path`` values inside one directory."""
+    """Opens ``file_path`` values inside one directory."""
 
     def __init__(self, root):
         self.root = os.path.realpath(root)
+        self.roots = {self.root, os.path.abspath(root)}
 
-    def resolve(self, file_path):
-        """The real path of an existing regular file inside the root, or MediaError."""
+    def parts(self, file_path):
+        """The path components of ``file_path`` below the root, or MediaError."""
         if not isinstance(file_path, str) or not file_path or "\x00" in file_path:
             raise MediaError("unusable file_path %r" % (file_path,))
-        candidate = os.path.join(self.root, file_path)  # an absolute file_path replaces root
-        real = os.path.realpath(candidate)
-        if os.path.commonpath([real, self.root]) != self.root:
-            raise MediaError("%s is outside the media root %s" % (file_path, self.root))
-        if not os.path.isfile(real):
-            raise MediaError("%s: no such file under %s" % (file_path, self.root))
-        return real
+        path = file_path
+        if os.path.isabs(path):  # accepted when it names a place under the root
+            inside = [r for r in self.roots if os.path.commonpath([r, path]) == r]
+            if not inside:
+                raise MediaError("%r is outside the media root" % (file_path,))
+            path = os.path.relpath(path, inside[0])
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise MediaError("%r is outside the media root" % (file_path,))
+        if not parts or path.endswith("/"):
+            raise MediaError("%r names a directory, not a file" % (file_path,))
+        return parts
+
+    def open(self, file_path):
+        """The MediaFile of ``file_path``, or MediaError."""
+        parts = self.parts(file_path)
+        dir_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for part in parts[:-1]:
+                next_fd = _open_at(part, _DIR_FLAGS, dir_fd, file_path)
+                os.close(dir_fd)
+                dir_fd = next_fd
+            fd = _open_at(parts[-1], _FILE_FLAGS, dir_fd, file_path)
+        finally:
+            os.close(dir_fd)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise MediaError("%r is not a regular file" % (file_path,))
+            return MediaFile(fd, file_path, info)
+        except BaseException:
+            os.close(fd)
+            raise
+
+
+def _open_at(name, flags, dir_fd, file_path):
+    """``name`` opened in the directory ``dir_fd``, or MediaError."""
+    try:
+        return os.open(name, flags, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            reason = "a symbolic link, not followed (nothing outside the media root is opened)"
+        elif e.errno == errno.ENOENT:
+            reason = "no such file under the media root"
+        else:
+            reason = e.strerror or str(e)
+        raise MediaError("%r: %s" % (file_path, reason)) from None
+
+
+class _PostKeys(KeysetPager):
+    """The selection's posts in legacy order, with only what the walk reads."""
+
+    def __init__(self, options):
+        super().__init__(options.did, options.start_bound, options.end_bound, options.page_size)
+        self.select = "SELECT %s, rowid FROM posts" % _KEY_COLUMNS
+
+
+class MediaWalk:
+    """The media rows of an export's posts whose has_media the legacy reads
+    as true: ``(post uri, file_path)``, posts in legacy order, a post's rows
+    in table order. ``page(conn)`` runs the next page's queries."""
+
+    def __init__(self, options):
+        self.pager = _PostKeys(options)
+
+    @property
+    def done(self):
+        return self.pager.done
+
+    def page(self, conn):
+        rowids = [row[-1] for row in self.pager.fetch(conn) if posts.reads_true(row[6])]
+        if not rowids:
+            return []
+        factory = conn.text_factory
+        conn.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
+        try:
+            found = conn.execute(_MEDIA_SQL % ",".join("?" * len(rowids)), rowids).fetchall()
+        finally:
+            conn.text_factory = factory
+        order = {rowid: n for n, rowid in enumerate(rowids)}
+        found.sort(key=lambda row: order[row[0]])  # stable: table order within a post
+        return [(uri, file_path) for _, uri, file_path in found]
+
+
+class MediaSet:
+    """The files an export copies into ``media/``, decided row by row.
+
+    ``open(uri, file_path)`` returns the MediaFile to copy as
+    ``media/<name>`` (then ``copied`` or ``failed``), or None: a file_path
+    seen before, a name taken (counted if readable) or an unusable row
+    (warned). ``count`` is the manifest's ``media_count``, ``names`` the
+    files in ``media/``."""
+
+    def __init__(self, root, warn):
+        self.root = root
+        self.warn = warn
+        self.seen = set()
+        self.names = set()
+        self.count = 0
+
+    def open(self, uri, file_path):
+        if file_path in self.seen:
+            return None
+        self.seen.add(file_path)
+        try:
+            name = base_name(file_path)
+            source = self.root.open(file_path)
+        except (MediaError, OSError) as e:
+            self.warn("media of %r not exported: %s" % (uri, e))
+            return None
+        if name not in self.names:
+            return source
+        source.close()
+        self.count += 1
+        self.warn("media of %r not exported: media/%s holds an earlier file of that name, "
+                  "not %r" % (uri, name, file_path))
+        return None
+
+    def copied(self, source):
+        self.names.add(base_name(source.file_path))
+        self.count += 1
+
+    def failed(self, uri, error):
+        self.warn("media of %r not exported: %s" % (uri, error))
+
+
+def base_name(file_path):
+    """The name of ``file_path`` in ``media/`` (the ZIP needs it in UTF-8)."""
+    name = file_path.rsplit("/", 1)[-1]
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise MediaError("%r is not a UTF-8 file name" % (file_path,)) from None
+    return name
+
+
+class Warnings:
+    """A warning callback that shows the first ``shown`` messages one by
+    one, then (``summary``) how many there were in all."""
+
+    def __init__(self, emit, shown=SHOWN_WARNINGS):
+        self.emit = emit
+        self.shown = shown
+        self.count = 0
+
+    def __call__(self, message):
+        self.count += 1
+        if self.count <= self.shown:
+            self.emit(message)
+
+    def summary(self):
+        if self.count > self.shown:
+            self.emit("%d media files not exported in all (%d more than shown)"
+                      % (self.count, self.count - self.shown))

@@ -111,6 +111,15 @@ def _as_bool(value):
     raise ValueError("REAL %r is not a boolean (0 or 1)" % value)
 
 
+def reads_true(value):
+    """Whether the legacy reads this boolean column value as true (a value
+    it rejects is not true)."""
+    try:
+        return _as_bool(value)
+    except ValueError:
+        return False
+
+
 def _as_time(value):
     """Scan into a Go time.Time: only TEXT the driver could parse."""
     if type(value) is str or type(value) is bytearray:

@@ -1,7 +1,21 @@
-"""The export directory as a ZIP, built while it streams."""
+"""An export as a ZIP, built while it streams: what the legacy sent with
+``StreamDirectoryAsZIP(exportDir)``.
+
+Entries are named relative to the export directory, at the root of the
+ZIP, Deflate-compressed (media stored: it is compressed already): the posts
+file (none when no post matches, as the legacy wrote none), with media a
+``media/`` directory entry and ``media/<file>``, then ``manifest.json``, in
+that streaming order. The media files are those ``media.MediaWalk`` and
+``media.MediaSet`` choose for the export directory too, so the extracted
+ZIP and the CLI's directory of the same export are the same files.
+
+SQL runs one page per database call (``streaming.run_page``); compression
+and file reads in a worker thread, never on the event loop. Memory holds
+one page and one block of a media file.
+"""
 
 import asyncio
-import os
+import functools
 import re
 
 from . import manifest, media, zipstream
@@ -13,7 +27,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 def safe_name(text, limit=80):
     """``text`` reduced to ``[A-Za-z0-9._-]`` (anything else becomes ``_``),
-    harmless as a file name and inside a quoted header value."""
+    harmless inside a quoted header value: the Content-Disposition rule only
+    (export folders are named by ``exportdir.safe_name``)."""
     name = _UNSAFE.sub("_", text)[:limit].lstrip(".")
     return name or "_"
 
@@ -25,103 +40,72 @@ def download_name(options, now):
 
 
 async def zip_chunks(datasette, db, export, root, now):
-    """The legacy export directory ``<did or all>/<YYYY-MM-DD_HH-MM-SS>/`` as
-    a ZIP, with what exportdir writes on disk: the posts file (none when no
-    post matches), ``media/`` with the exported posts' media files when
-    ``root`` is given, then ``manifest.json``.
-
-    The media files are found by a second pass over the same pages (ZIP
-    entries cannot interleave), so memory holds one page, not a list of all
-    media. SQL runs one page per database call; compression, file checks and
-    reads in a worker thread."""
-    options = export.options
-    folder = "%s/%s/" % (safe_name(options.did or "all"), now.strftime("%Y-%m-%d_%H-%M-%S"))
-    stamp = now.timetuple()[:6]
+    """The ZIP of ``export`` (engine.Export), with the media under ``root``
+    (media.MediaRoot) when it is given, as an async iterator of bytes."""
+    run = functools.partial(run_page, datasette, db)
     archive = zipstream.ZipStream()
-    posts_name = "posts." + options.format
-    copied = set()  # file_path of each media file in the archive
-    names = set()  # their names in media/
-    pieces = None
+    stamp = now.timetuple()[:6]
     try:
-        chunk = await run_page(datasette, db, export.step)
-        files = []
-        if not (export.finished and export.posts == 0):
-            yield await asyncio.to_thread(
-                lambda: archive.start(folder + posts_name, stamp) + archive.write(chunk))
-            while True:
-                chunk = await run_page(datasette, db, export.step)
-                if chunk is None:
-                    break
-                yield await asyncio.to_thread(archive.write, chunk)
-            yield await asyncio.to_thread(archive.end)
-            if root is not None:
-                yield archive.add_dir(folder + "media/", stamp)
-                skipped = _Skipped()
-                pager = options.pager()
-                while not pager.done:
-                    found = await run_page(datasette, db, lambda conn: media.media_paths(
-                        conn, media.media_uris(pager.fetch(conn))))
-                    found = [(uri, path) for uri, path in found if path not in copied]
-                    for uri, file_path, source in await asyncio.to_thread(_resolve, root, found):
-                        if file_path in copied:
-                            continue
-                        if isinstance(source, Exception):
-                            skipped.add(uri, source)
-                            continue
-                        name = os.path.basename(file_path)
-                        if name not in names:  # else the legacy overwrote it: one file
-                            pieces = archive.add_file(folder + "media/" + name, source)
-                            try:
-                                piece = await asyncio.to_thread(next, pieces)
-                            except OSError as e:  # gone since resolved: nothing written yet
-                                skipped.add(uri, e)
-                                continue
-                            while piece is not None:
-                                yield piece
-                                piece = await asyncio.to_thread(next, pieces, None)
-                            names.add(name)
-                        copied.add(file_path)
-                skipped.summary()
-            files = manifest.directory_files([posts_name],
-                                             len(names) if root is not None else None)
-        body = manifest.manifest_bytes(
-            options.format, export.posts, len(copied), files,
-            options.start_date and options.start_date.isoformat(),
-            options.end_date and options.end_date.isoformat())
+        async for piece in _posts_entry(run, export, archive, stamp):
+            yield piece
+        chosen = None
+        if root is not None:
+            yield archive.add_dir("media/", stamp)
+            warnings = media.Warnings(lambda message: log.warning("%s: %s", PLUGIN, message))
+            chosen = media.MediaSet(root, warnings)
+            async for piece in _media_entries(run, export.options, archive, chosen, stamp):
+                yield piece
+            warnings.summary()
+        body = manifest.export_manifest(
+            export.options, export.posts, chosen.count if chosen else 0,
+            len(chosen.names) if chosen else None)
         yield await asyncio.to_thread(
-            lambda: archive.add_bytes(folder + "manifest.json", body, stamp) + archive.close())
+            lambda: archive.add_bytes("manifest.json", body, stamp) + archive.close())
     finally:  # cut off (an error, a disconnect): release the unfinished archive
-        if pieces is not None:
-            pieces.close()
         archive.abandon()
 
 
-def _resolve(root, found):
-    """``(uri, file_path, real path or MediaError)`` of each media row."""
-    resolved = []
-    for uri, file_path in found:
-        try:
-            resolved.append((uri, file_path, root.resolve(file_path)))
-        except media.MediaError as e:
-            resolved.append((uri, file_path, e))
-    return resolved
+async def _posts_entry(run, export, archive, stamp):
+    """The posts file, one page per database call; nothing without a post."""
+    chunk = await run(export.step)
+    if export.finished and export.posts == 0:
+        return
+    name = "posts." + export.options.format
+    yield await asyncio.to_thread(lambda: archive.start(name, stamp) + archive.write(chunk))
+    while (chunk := await run(export.step)) is not None:
+        yield await asyncio.to_thread(archive.write, chunk)
+    yield await asyncio.to_thread(archive.end)
 
 
-class _Skipped:
-    """Warnings for media files left out (missing, outside the root): the
-    first few one by one, then how many in all."""
+async def _media_entries(run, options, archive, chosen, stamp):
+    """``media/<file>`` for each file ``chosen`` takes, posts a page at a time."""
+    walk = media.MediaWalk(options)
+    while not walk.done:
+        for uri, file_path in await run(walk.page):
+            source = await asyncio.to_thread(chosen.open, uri, file_path)
+            if source is not None:
+                async for piece in _media_entry(archive, chosen, uri, source, stamp):
+                    yield piece
 
-    SHOWN = 10
 
-    def __init__(self):
-        self.count = 0
+async def _media_entry(archive, chosen, uri, source, stamp):
+    """One media file's entry; one that fails while copied is left out."""
+    pieces = archive.add_file("media/" + media.base_name(source.file_path), source.blocks(),
+                              stamp)
+    try:
+        while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
+            yield piece
+    except media.MediaError as e:
+        chosen.failed(uri, e)
+    else:
+        chosen.copied(source)
+    finally:
+        _release(pieces, source)
 
-    def add(self, uri, error):
-        self.count += 1
-        if self.count <= self.SHOWN:
-            log.warning("%s: media of %s not exported: %s", PLUGIN, uri, error)
 
-    def summary(self):
-        if self.count > self.SHOWN:
-            log.warning("%s: %d media files not exported in all (%d more than shown)",
-                        PLUGIN, self.count, self.count - self.SHOWN)
+def _release(pieces, source):
+    try:
+        pieces.close()
+    except ValueError:  # the task was cancelled while a worker thread reads the file:
+        return  # that thread still holds it
+    source.close()

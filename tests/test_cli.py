@@ -156,13 +156,14 @@ def test_manifest_open_date_range_and_all(archive, tmp_path):
                                   "end_date": "0001-01-01T00:00:00Z"}
 
 
-def test_zero_posts_directory_holds_only_the_manifest(archive, tmp_path):
+def test_zero_posts_directory_holds_the_manifest_and_empty_media(archive, tmp_path):
     output = tmp_path / "out"
     result = run(archive("realistic.db"), "--did", "did:plc:nobody", "--include-media",
                  "--output", output)
     assert result.exit_code == 0
     path = only_export_dir(output, "did:plc:nobody")
-    assert os.listdir(path) == ["manifest.json"]
+    assert sorted(os.listdir(path)) == ["manifest.json", "media"]  # as the legacy left it
+    assert os.listdir(path / "media") == []
     data, text = manifest(path)
     assert data == {"export_format": "json", "post_count": 0, "media_count": 0,
                     "version": data["version"], "files": []}
