@@ -135,13 +135,20 @@ def _open_at(name, flags, dir_fd, file_path):
     try:
         return os.open(name, flags, dir_fd=dir_fd)
     except OSError as e:
-        if e.errno == errno.ELOOP:
+        if e.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link(name, dir_fd):
             reason = "a symbolic link, not followed (nothing outside the media root is opened)"
         elif e.errno == errno.ENOENT:
             reason = "no such file under the media root"
         else:
             reason = e.strerror or str(e)
         raise MediaError("%r: %s" % (file_path, reason)) from None
+
+
+def _is_link(name, dir_fd):
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 class _PostKeys(KeysetPager):

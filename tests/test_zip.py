@@ -1,10 +1,13 @@
 """zipstream: a ZIP written piece by piece to an unseekable sink reads back
 exactly, with data descriptors, ZIP64 where sizes or counts need it, stored
-media, and nothing left open when abandoned."""
+media, an entry that fails while written left out, and nothing left open
+when abandoned."""
 
 import io
 import os
+import shutil
 import struct
+import subprocess
 import warnings
 import zipfile
 
@@ -21,9 +24,15 @@ def read(data):
     return archive
 
 
-def test_round_trip(tmp_path):
-    photo = tmp_path / "photo.jpg"
-    photo.write_bytes(os.urandom(3 * zipstream.READ_SIZE + 17))
+BLOCK = 1 << 20
+
+
+def blocks(data, size=BLOCK):
+    return (data[i:i + size] for i in range(0, len(data), size))
+
+
+def test_round_trip():
+    photo = os.urandom(3 * BLOCK + 17)
     z = zipstream.ZipStream()
     parts = [z.start("d/2025/posts.json", WHEN)]
     assert parts[0].startswith(b"PK\x03\x04")
@@ -32,8 +41,8 @@ def test_round_trip(tmp_path):
         parts.append(z.write(text[i:i + 50000]))
     parts.append(z.end())
     parts.append(z.add_dir("d/2025/media/", WHEN))
-    pieces = list(z.add_file("d/2025/media/photo.jpg", str(photo)))
-    assert len(pieces) >= 4  # one read at a time, not the whole file
+    pieces = list(z.add_file("d/2025/media/photo.jpg", blocks(photo), WHEN))
+    assert len(pieces) >= 4  # one block at a time, not the whole file
     parts += pieces
     parts.append(z.add_bytes("d/2025/manifest.json", b'{"post_count": 20000}\n', WHEN))
     parts.append(z.close())
@@ -41,7 +50,7 @@ def test_round_trip(tmp_path):
     assert archive.namelist() == ["d/2025/posts.json", "d/2025/media/",
                                   "d/2025/media/photo.jpg", "d/2025/manifest.json"]
     assert archive.read("d/2025/posts.json") == text
-    assert archive.read("d/2025/media/photo.jpg") == photo.read_bytes()
+    assert archive.read("d/2025/media/photo.jpg") == photo
     assert archive.read("d/2025/manifest.json") == b'{"post_count": 20000}\n'
     posts = archive.getinfo("d/2025/posts.json")
     assert posts.compress_type == zipfile.ZIP_DEFLATED and posts.compress_size < len(text) / 10
@@ -83,20 +92,42 @@ def test_zip64_sizes_offsets_and_counts(monkeypatch):
     assert archive.read("posts.csv") == big
 
 
-def test_unreadable_file_leaves_the_archive_intact(tmp_path):
+class Changed(Exception):
+    pass
+
+
+def failing(data):
+    yield data
+    raise Changed
+
+
+@pytest.mark.parametrize("data", [b"", b"x" * (BLOCK + 5)], ids=["empty", "big"])
+def test_entry_that_fails_is_left_out(tmp_path, data):
+    """A media file that fails while it is copied: its bytes stay in the
+    archive, unreferenced, and every reader of the central directory sees
+    only the other entries, whatever follows (even one of the same name)."""
     z = zipstream.ZipStream()
-    parts = [z.add_bytes("a.txt", b"a", WHEN)]
-    pieces = z.add_file("media/missing.jpg", str(tmp_path / "missing.jpg"))
-    with pytest.raises(FileNotFoundError):
-        next(pieces)
+    parts = [z.add_bytes("a.txt", b"a", WHEN), z.add_dir("media/", WHEN)]
+    pieces = z.add_file("media/x.jpg", failing(data), WHEN)
+    with pytest.raises(Changed):
+        for piece in pieces:
+            parts.append(piece)
+    parts += z.add_file("media/x.jpg", blocks(b"good"), WHEN)
     parts.append(z.add_bytes("b.txt", b"b", WHEN))
     parts.append(z.close())
-    assert read(b"".join(parts)).namelist() == ["a.txt", "b.txt"]
+    data = b"".join(parts)
+    archive = read(data)
+    assert archive.namelist() == ["a.txt", "media/", "media/x.jpg", "b.txt"]
+    assert archive.read("media/x.jpg") == b"good"
+    if shutil.which("unzip"):
+        (tmp_path / "t.zip").write_bytes(data)
+        test = subprocess.run(["unzip", "-t", str(tmp_path / "t.zip")], capture_output=True,
+                              text=True)
+        assert test.returncode == 0 and "No errors detected" in test.stdout, test.stdout
+        assert "extra bytes" not in test.stdout + test.stderr
 
 
-def test_abandon_releases_everything(tmp_path):
-    photo = tmp_path / "p.jpg"
-    photo.write_bytes(b"x" * (zipstream.READ_SIZE * 2))
+def test_abandon_releases_everything():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         z = zipstream.ZipStream()
@@ -104,7 +135,7 @@ def test_abandon_releases_everything(tmp_path):
         z.write(b"[")
         z.abandon()
         z = zipstream.ZipStream()
-        pieces = z.add_file("p.jpg", str(photo))
+        pieces = z.add_file("p.jpg", blocks(b"x" * (BLOCK * 2)), WHEN)
         next(pieces)
         pieces.close()
         z.abandon()
