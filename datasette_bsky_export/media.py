@@ -36,6 +36,8 @@ READ_SIZE = 1 << 20
 SHOWN_WARNINGS = 10
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_IN_CHUNK = 500  # rowids per media query, well under SQLite's limit on variables
+_HAS_MEDIA = posts.COLUMNS.index("has_media")
 # The walk reads only the keys of the legacy order and has_media.
 _KEY_COLUMNS = ", ".join(c if c in ("uri", "created_at", "has_media") else "NULL"
                          for c in posts.COLUMNS)
@@ -104,7 +106,7 @@ class MediaRoot:
         parts = [p for p in path.split("/") if p not in ("", ".")]
         if ".." in parts:
             raise MediaError("%r is outside the media root" % (file_path,))
-        if not parts or path.endswith("/"):
+        if file_path.rsplit("/", 1)[-1] in ("", ".", ".."):
             raise MediaError("%r names a directory, not a file" % (file_path,))
         return parts
 
@@ -172,13 +174,14 @@ class MediaWalk:
         return self.pager.done
 
     def page(self, conn):
-        rowids = [row[-1] for row in self.pager.fetch(conn) if posts.reads_true(row[6])]
-        if not rowids:
-            return []
+        rowids = [row[-1] for row in self.pager.fetch(conn) if posts.reads_true(row[_HAS_MEDIA])]
+        found = []
         factory = conn.text_factory
         conn.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
         try:
-            found = conn.execute(_MEDIA_SQL % ",".join("?" * len(rowids)), rowids).fetchall()
+            for start in range(0, len(rowids), _IN_CHUNK):
+                chunk = rowids[start:start + _IN_CHUNK]
+                found += conn.execute(_MEDIA_SQL % ",".join("?" * len(chunk)), chunk).fetchall()
         finally:
             conn.text_factory = factory
         order = {rowid: n for n, rowid in enumerate(rowids)}

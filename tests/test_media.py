@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from datasette.cli import cli
 
 from conftest import FIXTURES
-from datasette_bsky_export import media
+from datasette_bsky_export import engine, media
 from test_routes import make_datasette, plugin
 
 DID1 = "did:plc:bannd6yz2emrvftva2hipgad"
@@ -56,6 +56,9 @@ def test_open_reads_a_regular_file_inside(root, file_path, data):
 
 @pytest.mark.parametrize("file_path, reason", [
     ("ok.jpg/", "names a directory"),
+    ("ok.jpg/.", "names a directory"),
+    ("ROOT/ok.jpg/", "names a directory"),
+    ("ROOT/../secret.jpg", "outside the media root"),
     ("adir", "not a regular file"),
     ("sub", "not a regular file"),
     ("dirlink.jpg", "a symbolic link, not followed"),
@@ -69,6 +72,8 @@ def test_open_reads_a_regular_file_inside(root, file_path, data):
     (None, "unusable file_path"),
 ])
 def test_open_refuses(root, file_path, reason):
+    if file_path:
+        file_path = file_path.replace("ROOT", str(root))
     with pytest.raises(media.MediaError, match=reason):
         media.MediaRoot(str(root)).open(file_path)
 
@@ -93,6 +98,23 @@ def test_file_changed_while_copied(tmp_path, monkeypatch, change, message):
             change(f)
         with pytest.raises(media.MediaError, match=message):
             list(blocks)
+
+
+@pytest.mark.parametrize("page_size", [1, 250, 100_000])
+def test_walk_in_legacy_order(monkeypatch, page_size):
+    """Posts in legacy order, a post's media rows in table order, whatever
+    the page size and however many posts a media query takes."""
+    conn = sqlite3.connect(str(FIXTURES / "realistic.db"))
+    expected = conn.execute(
+        "SELECT p.uri, m.file_path FROM posts p JOIN media m ON m.post_uri = p.uri "
+        "WHERE p.has_media = 1 ORDER BY p.created_at DESC, p.uri, m.rowid").fetchall()
+    monkeypatch.setattr(media, "_IN_CHUNK", 7)
+    walk = media.MediaWalk(engine.ExportOptions("csv", page_size=page_size))
+    found = []
+    while not walk.done:
+        found += walk.page(conn)
+    conn.close()
+    assert found == expected and len(found) > 800
 
 
 # --------------------------------------------------------------------------
