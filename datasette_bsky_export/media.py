@@ -210,17 +210,22 @@ class MediaSet:
             return None
         self.seen.add(file_path)
         try:
-            name = base_name(file_path)
             source = self.root.open(file_path)
         except (MediaError, OSError) as e:
-            self.warn("media of %r not exported: %s" % (uri, e))
+            self.failed(uri, e)
+            return None
+        try:
+            name = base_name(file_path)
+        except MediaError as e:
+            source.close()
+            self.failed(uri, e)
             return None
         if name not in self.names:
             return source
         source.close()
-        self.count += 1
-        self.warn("media of %r not exported: media/%s holds an earlier file of that name, "
-                  "not %r" % (uri, name, file_path))
+        self.count += 1  # the legacy copied it too, onto the same name
+        self.failed(uri, "%r has the name of a file already in media/, which keeps the first"
+                    % (file_path,))
         return None
 
     def copied(self, source):

@@ -334,3 +334,19 @@ def test_file_that_changes_while_copied_is_left_out(tmp_path, root, monkeypatch,
     assert changed
     only_ok(files, warnings)
     assert len([w for w in warnings if "'big.jpg'" in w]) == 1
+
+
+@pytest.mark.parametrize("adapter", EXPORTS)
+def test_file_name_not_utf8_is_skipped(tmp_path, root, adapter):
+    """A file_path whose bytes are not UTF-8 opens, but its name cannot be
+    a ZIP entry: left out of both, with a warning."""
+    (root / os.fsdecode(b"bad-\xff.jpg")).write_bytes(b"bad")
+    db = media_archive(tmp_path, ["ok.jpg", "placeholder"])
+    conn = sqlite3.connect(str(db))
+    conn.execute("UPDATE media SET file_path = CAST(? AS TEXT) WHERE file_path = 'placeholder'",
+                 [b"bad-\xff.jpg"])
+    conn.commit()
+    conn.close()
+    files, warnings = EXPORTS[adapter](db, root)
+    only_ok(files, warnings)
+    assert len([w for w in warnings if "is not a UTF-8 file name" in w]) == 1
