@@ -15,12 +15,13 @@ import threading
 import zipfile
 
 import pytest
+import sqlite_utils
 from click.testing import CliRunner
 from datasette.cli import cli
 
-from conftest import FIXTURES
 from datasette_bsky_export import engine, media
-from test_routes import make_datasette, plugin
+from dsclient import make_datasette, plugin
+from helpers import FIXTURES
 
 DID1 = "did:plc:bannd6yz2emrvftva2hipgad"
 SECRET = b"secret outside the media root"
@@ -126,16 +127,14 @@ def media_archive(tmp_path, file_paths):
     post of DID1 with media, in the legacy order of those posts."""
     path = tmp_path / "media.db"
     shutil.copyfile(FIXTURES / "realistic.db", path)
-    conn = sqlite3.connect(str(path))
-    uris = [r[0] for r in conn.execute(
-        "SELECT uri FROM posts WHERE did = ? AND has_media = 1 "
-        "ORDER BY created_at DESC, uri", [DID1])]
-    conn.execute("DELETE FROM media")
-    conn.executemany("INSERT INTO media (hash, post_uri, mime_type, file_path, size_bytes) "
-                     "VALUES (?, ?, 'image/jpeg', ?, 1)",
-                     [("h%d" % i, uri, p) for i, (uri, p) in enumerate(zip(uris, file_paths))])
-    conn.commit()
-    conn.close()
+    db = sqlite_utils.Database(path)
+    uris = [r["uri"] for r in db["posts"].rows_where(
+        "did = ? AND has_media = 1", [DID1], order_by="created_at DESC, uri", select="uri")]
+    db["media"].delete_where()
+    db["media"].insert_all({"hash": "h%d" % i, "post_uri": uri, "mime_type": "image/jpeg",
+                            "file_path": file_path, "size_bytes": 1}
+                           for i, (uri, file_path) in enumerate(zip(uris, file_paths)))
+    db.close()
     return path
 
 
@@ -342,10 +341,9 @@ def test_file_name_not_utf8_is_skipped(tmp_path, root, adapter):
     a ZIP entry: left out of both, with a warning."""
     (root / os.fsdecode(b"bad-\xff.jpg")).write_bytes(b"bad")
     db = media_archive(tmp_path, ["ok.jpg", "placeholder"])
-    conn = sqlite3.connect(str(db))
-    conn.execute("UPDATE media SET file_path = CAST(? AS TEXT) WHERE file_path = 'placeholder'",
-                 [b"bad-\xff.jpg"])
-    conn.commit()
+    with sqlite3.connect(str(db)) as conn:  # sqlite-utils would store the bytes as a BLOB
+        conn.execute("UPDATE media SET file_path = CAST(? AS TEXT) "
+                     "WHERE file_path = 'placeholder'", [b"bad-\xff.jpg"])
     conn.close()
     files, warnings = EXPORTS[adapter](db, root)
     only_ok(files, warnings)

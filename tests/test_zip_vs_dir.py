@@ -10,15 +10,15 @@ import io
 import json
 import re
 import shutil
-import sqlite3
 import zipfile
 
 import pytest
+import sqlite_utils
 from click.testing import CliRunner
 from datasette.cli import cli
 
-from conftest import CASES, FIXTURES, case_id, expected_bytes
-from test_routes import make_datasette, plugin, url
+from dsclient import make_datasette, plugin, url
+from helpers import CASES, FIXTURES, case_id, expected_bytes
 
 GOLDEN = [c for c in CASES if "expect" in c]
 NOBODY = [dict(name="nobody-" + fmt, db="realistic.db", format=fmt, did="did:plc:nobody",
@@ -38,9 +38,9 @@ class MediaArchive:
         shutil.copyfile(FIXTURES / name, self.db)
         self.root = folder / "media-root"
         self.first = {}  # did -> (base name, bytes) of the file media/ must hold
-        conn = sqlite3.connect(str(self.db))
+        db = sqlite_utils.Database(self.db)
         by_did = {}
-        for did, file_path in conn.execute(_LEGACY_ORDER):
+        for did, file_path in db.execute(_LEGACY_ORDER).fetchall():
             by_did.setdefault(did, []).append(file_path)
             target = self.root / file_path
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -54,13 +54,12 @@ class MediaArchive:
             dup = self.root / "dup" / did.replace(":", "_") / name
             dup.parent.mkdir(parents=True, exist_ok=True)
             dup.write_bytes(b"the duplicate, copied onto the same name by the legacy")
-            last = conn.execute("SELECT uri FROM posts WHERE did = ? AND has_media = 1 "
-                                "ORDER BY created_at, uri DESC LIMIT 1", [did]).fetchone()[0]
-            conn.execute("INSERT INTO media (hash, post_uri, mime_type, file_path, size_bytes) "
-                         "VALUES (?, ?, 'image/jpeg', ?, 1)",
-                         ["dup " + did, last, str(dup.relative_to(self.root))])
-        conn.commit()
-        conn.close()
+            (last,) = db["posts"].rows_where("did = ? AND has_media = 1", [did], select="uri",
+                                             order_by="created_at, uri DESC", limit=1)
+            db["media"].insert({"hash": "dup " + did, "post_uri": last["uri"],
+                                "mime_type": "image/jpeg", "size_bytes": 1,
+                                "file_path": str(dup.relative_to(self.root))})
+        db.close()
 
 
 @pytest.fixture(scope="module")
