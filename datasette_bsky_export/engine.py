@@ -12,6 +12,7 @@ import re
 
 from . import fast, posts
 from .pager import DEFAULT_PAGE_SIZE, KeysetPager
+from .posts import short_repr
 
 FORMATS = ("json", "csv")
 MAX_PAGE_SIZE = 100_000
@@ -35,12 +36,6 @@ def parse_date(value, name):
         return datetime.date.fromisoformat(value)
     except ValueError:
         raise OptionError("%s %s is not a real date" % (name, value)) from None
-
-
-def short_repr(value):
-    """repr() of a user-given value, cut to 40 characters for a message."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class ExportOptions:

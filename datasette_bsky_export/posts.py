@@ -58,7 +58,9 @@ def _decode(value):
     return value.decode("utf-8", "surrogateescape")
 
 
-def _show(value):
+def short_repr(value):
+    """repr() of a value for a message (bytes as the text they hold), cut to
+    60 characters."""
     if isinstance(value, (bytes, bytearray)):
         value = _decode(value)
     text = repr(value)
@@ -90,7 +92,7 @@ def _as_int(value):
         if -(2**63) <= number < 2**63:
             return number
     raise ValueError(
-        "%s %s is not an integer" % (_STORAGE.get(type(value), "value"), _show(value))
+        "%s %s is not an integer" % (_STORAGE.get(type(value), "value"), short_repr(value))
     )
 
 
@@ -104,7 +106,7 @@ def _as_bool(value):
         text = value if type(value) is str else _decode(value)
         if text in _PARSE_BOOL:
             return _PARSE_BOOL[text]
-        raise ValueError("%s %s is not a boolean" % (_STORAGE[type(value)], _show(value)))
+        raise ValueError("%s %s is not a boolean" % (_STORAGE[type(value)], short_repr(value)))
     if value is None:
         raise ValueError("is NULL; the legacy format needs a boolean (0 or 1) here")
     raise ValueError("REAL %r is not a boolean (0 or 1)" % value)
@@ -117,11 +119,11 @@ def _as_time(value):
         try:
             return gotime.parse(text)
         except gotime.BadTime as e:
-            raise ValueError("cannot read %s as a time: %s" % (_show(text), e)) from None
+            raise ValueError("cannot read %s as a time: %s" % (short_repr(text), e)) from None
     if value is None:
         raise ValueError("is NULL; the legacy format needs a time here")
     raise ValueError(
-        "is %s %s; times must be stored as text" % (_STORAGE[type(value)], _show(value))
+        "is %s %s; times must be stored as text" % (_STORAGE[type(value)], short_repr(value))
     )
 
 
