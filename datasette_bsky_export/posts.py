@@ -16,7 +16,7 @@ BLOB as ``bytes``. Two paths render it:
 import itertools
 import re
 
-from . import gocsv, gojson, gotime
+from . import gocsv, gojson, gotime, pieces
 
 COLUMNS = (
     "uri", "cid", "did", "text", "created_at", "indexed_at", "has_media",
@@ -157,7 +157,6 @@ def scan(row):
     return post
 
 
-PIECE = 1 << 16  # characters: big values are printed in pieces of about this size
 # Strings printed from their bytes, never decoded whole, when big (not the
 # uri: errors name it). No check applies to them but "not NULL".
 _BIG = tuple(COLUMNS.index(c) for c in ("cid", "did", "text", "reply_parent", "embed_type"))
@@ -167,60 +166,18 @@ def _scan_big(row):
     """``scan(row)``, and the big TEXT or BLOB strings of ``row`` by column,
     their values in the post left empty."""
     big = {COLUMNS[i]: row[i] for i in _BIG
-           if isinstance(row[i], (bytes, bytearray)) and len(row[i]) > PIECE}
+           if isinstance(row[i], (bytes, bytearray)) and len(row[i]) > pieces.SIZE}
     if big:
         row = [("" if column in big else v) for column, v in zip(COLUMNS, row)]
     return scan(row), big
 
 
-def _slices(value):
-    """The text of a big str, or of big UTF-8 bytes, in pieces of about
-    PIECE characters."""
-    if type(value) is str:
-        return (value[i:i + PIECE] for i in range(0, len(value), PIECE))
-    return _utf8_slices(value)
-
-
-def _utf8_slices(data):
-    # cut before the first byte of a character (it has at most 3 after it),
-    # so that each piece decodes as the whole does
-    start, end = 0, len(data)
-    while start < end:
-        cut = start + PIECE
-        if cut < end:
-            cut = next((i for i in range(cut, cut - 4, -1) if data[i] & 0xC0 != 0x80), cut)
-        yield data[start:cut].decode("utf-8", "surrogateescape")
-        start = cut
-
-
-def _encoded(parts):
-    """The bytes of ``parts`` (str, or iterables of str for big values): a
-    list of one bytes, or when there are big values an iterator of pieces of
-    about PIECE characters, made as it is read."""
-    if all(type(part) is str for part in parts):
-        return ["".join(parts).encode("utf-8", "surrogateescape")]
-    return _encode_lazily(parts)
-
-
-def _encode_lazily(parts):
-    batch, size = [], 0
-    for part in parts:
-        for text in (part,) if type(part) is str else part:
-            batch.append(text)
-            size += len(text)
-            if size >= PIECE:
-                yield "".join(batch).encode("utf-8", "surrogateescape")
-                batch, size = [], 0
-    if batch:
-        yield "".join(batch).encode("utf-8", "surrogateescape")
-
-
 def _json_string(value):
     if type(value) is not str:  # already pieces
         return value
-    if len(value) <= PIECE:
+    if len(value) <= pieces.SIZE:
         return gojson.json_string(value)
-    return gojson.json_string_pieces(_slices(value))
+    return gojson.json_string_pieces(pieces.texts(value))
 
 
 def _json_time(post, column):
@@ -236,15 +193,15 @@ def _json_raw(post, column):
     # The legacy indents each post as one value: the post object is one more
     # level of nesting under Go's limit.
     raw, max_depth = post[column], gojson.MAX_DEPTH - 1
-    pieces = gojson.indented(raw, 2, max_depth)
+    lines = gojson.indented(raw, 2, max_depth)
     start, size = [], 0
     try:
-        for piece in pieces:
-            start.append(piece)
-            size += len(piece)
-            if size > PIECE:
+        for line in lines:
+            start.append(line)
+            size += len(line)
+            if size > pieces.SIZE:
                 gojson.validate(raw, max_depth)
-                return itertools.chain(start, pieces)
+                return itertools.chain(start, lines)
     except gojson.InvalidJSON as e:
         raise RowError(post["uri"], column, "invalid JSON: %s" % e) from None
     return "".join(start)
@@ -261,7 +218,7 @@ def json_pieces(row):
     RowError now, never while iterating."""
     post, big = _scan_big(row)
     for column, data in big.items():
-        post[column] = gojson.json_string_pieces(_slices(data))
+        post[column] = gojson.json_string_pieces(pieces.texts(data))
     members = [(c, _json_string(post[c])) for c in ("uri", "cid", "did", "text")]
     members += [(c, _json_time(post, c)) for c in ("created_at", "indexed_at")]
     members.append(("has_media", _BOOL[post["has_media"]]))
@@ -275,7 +232,7 @@ def json_pieces(row):
         parts += [',\n    "%s": ' % column, value]
     parts[0] = '  {\n    "uri": '
     parts.append("\n  }")
-    return _encoded(parts)
+    return pieces.encoded(parts)
 
 
 def exact_json(row):
@@ -334,7 +291,7 @@ def csv_pieces(row):
     gives a post: bytes pieces, the row checked here."""
     post, big = _scan_big(row)
     for column, data in big.items():
-        post[column] = gocsv.field_pieces(data, _slices(data))
+        post[column] = gocsv.field_pieces(data, pieces.texts(data))
     fields = (
         post["uri"], post["cid"], post["did"], post["text"],
         gotime.rfc3339(post["created_at"]),
@@ -349,7 +306,7 @@ def csv_pieces(row):
         parts += [",", gocsv.field(field) if type(field) is str else field]
     parts[0] = ""
     parts.append("\n")
-    return _encoded(parts)
+    return pieces.encoded(parts)
 
 
 def exact_csv(row):

@@ -7,10 +7,13 @@ import sqlite3
 import sys
 import threading
 import tracemalloc
+from unittest import mock
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from datasette_bsky_export import engine, fast, posts
+from datasette_bsky_export import engine, fast, pieces, posts
 from helpers import CASES, case_id, expected_bytes, new_archive
 
 MB = 1_000_000
@@ -169,7 +172,7 @@ def test_goldens_in_small_pieces(connect, monkeypatch):
     """The piecewise printing of big values (str and UTF-8 slices, CSV
     fields, raw JSON checked then streamed) and the chunking give the
     goldens' bytes: with tiny sizes every value is big."""
-    monkeypatch.setattr(posts, "PIECE", 5)
+    monkeypatch.setattr(pieces, "SIZE", 5)
     monkeypatch.setattr(fast, "VALUE_LIMIT", 5)
     monkeypatch.setattr(engine, "CHUNK_SIZE", 16)
     for case in CASES:
@@ -182,6 +185,17 @@ def test_goldens_in_small_pieces(connect, monkeypatch):
             assert raised.value.column == case["expect_error"]["column"], case_id(case)
         else:
             assert b"".join(export) == expected_bytes(case), case_id(case)
+
+
+@given(st.lists(st.one_of(st.characters().map(lambda c: c.encode("utf-8", "surrogatepass")),
+                          st.binary(max_size=3))).map(b"".join), st.integers(4, 9))
+def test_utf8_pieces_decode_as_the_whole(data, size):
+    """Cut anywhere near a multi-byte character or in invalid UTF-8, the
+    pieces of big bytes decode as the whole does."""
+    with mock.patch.object(pieces, "SIZE", size):
+        got = list(pieces.texts(data))
+    assert "".join(got) == data.decode("utf-8", "surrogateescape")
+    assert all(len(text) <= size for text in got)
 
 
 def csv_exact_exports(tmp_path, threads=4):
