@@ -208,10 +208,8 @@ def unmarshal(raw, shape, max_depth=MAX_DEPTH):
                 name = None if kind == "," else name
             elif kind == "}" or kind == "]":
                 stack.pop()
-                if value is not None and stack and type(stack[-1][0]) is list:
-                    if not any(v is not None for v in (
-                            value.values() if type(value) is dict else value)):
-                        stack[-1][0].pop()  # an element holding nothing
+                if stack and type(stack[-1][0]) is list and _empty(value):
+                    stack[-1][0].pop()  # an element holding nothing
             elif type(value) is dict and name is None:
                 name = json.loads(token)  # a member name
             else:
@@ -232,6 +230,12 @@ def unmarshal(raw, shape, max_depth=MAX_DEPTH):
     except InvalidJSON:
         return None
     return root
+
+
+def _empty(value):
+    """A kept container holding nothing (only None)."""
+    return value is not None and all(
+        v is None for v in (value.values() if type(value) is dict else value))
 
 
 def _kept(token, shape):
