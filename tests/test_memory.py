@@ -10,10 +10,11 @@ import tracemalloc
 from unittest import mock
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datasette_bsky_export import engine, fast, pieces, posts
+import gomodels
 from helpers import CASES, case_id, expected_bytes, new_archive
 
 MB = 1_000_000
@@ -196,6 +197,37 @@ def test_utf8_pieces_decode_as_the_whole(data, size):
         got = list(pieces.texts(data))
     assert "".join(got) == data.decode("utf-8", "surrogateescape")
     assert all(len(text) <= size for text in got)
+
+
+_URL = st.sampled_from(['"a/b@c"', '"x/y"', '"d/e"', '"/"', '"h"', '"\\ud800/z"', "2"])
+_ANY = st.recursive(_URL | st.sampled_from(["true", "1e400"]), lambda inner: st.one_of(
+    st.lists(inner, max_size=2).map(lambda items: "[" + ",".join(items) + "]"),
+    st.lists(st.tuples(st.sampled_from(["x", "fullsize"]), inner), max_size=2).map(
+        lambda members: "{" + ",".join('"%s":%s' % m for m in members) + "}")), max_leaves=4)
+
+
+def _object(*members):
+    """JSON objects of the (name, value) members, some repeated, and junk."""
+    member = st.one_of(*[st.tuples(st.just(name), value) for name, value in members],
+                       st.tuples(st.just("x"), _ANY))
+    return st.lists(member, max_size=4).map(
+        lambda items: "{" + ",".join('"%s":%s' % m for m in items) + "}")
+
+
+_IMAGES = st.lists(_object(("fullsize", _URL), ("fullsiz\\u0065", _URL)), max_size=3).map(
+    lambda items: "[" + ",".join(items) + "]") | _ANY
+_EMBED = _object(("images", _IMAGES), ("media", _object(("images", _IMAGES)) | _ANY),
+                 ("external", _object(("thumb", _URL)) | _ANY))
+
+
+@settings(max_examples=300)
+@given(_EMBED)
+def test_iterative_unmarshal_is_the_recursive_model(raw):
+    """MediaFiles from the iterative, pruning Unmarshal equals the model's
+    (json.loads of the whole): repeated names, wrong kinds, numbers out of
+    float64 range, escaped names."""
+    want = gomodels.expected_media_files(1, raw.encode()).decode("utf-8")
+    assert posts.media_files(1, raw) == want
 
 
 def csv_exact_exports(tmp_path, threads=4):
