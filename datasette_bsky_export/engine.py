@@ -112,8 +112,8 @@ class Export:
         """The next chunk (bytes), or None once the export is complete.
 
         A chunk is small pieces of output joined up to CHUNK_SIZE, or one
-        bigger piece as it is (a fast-path page); a post bigger than that
-        comes in pieces of about 64 K characters over several steps. The
+        bigger piece as it is (a fast-path page); a big post is made piece
+        by piece (about 64 K characters each) over several steps. The
         next page query runs on ``conn`` only once the last page is all
         returned: RowError, for a row the legacy would reject, comes before
         any byte of its page. Between steps the export holds only what is
@@ -139,21 +139,19 @@ class Export:
         """Fetch the next page: its output as an iterator of bytes pieces."""
         csv = self.options.format == "csv"
         rows = self.pager.fetch(conn, bytearray if csv else str)
-        head = []
-        if not self.started:
-            self.started = True
-            head.append(CSV_BOM + posts.CSV_HEADER.encode() if csv else b"[")
+        first, self.started = not self.started, True
         if csv:
-            body = fast.csv_parts(rows, self.fast_path)
+            head = [CSV_BOM + posts.CSV_HEADER.encode()] if first else []
+            parts = [head, fast.csv_parts(rows, self.fast_path)]
+        elif rows:  # "[" and the separator go with the page's first post
+            lead = (b"[" if first else b"") + (b"\n" if self.posts == 0 else b",\n")
+            parts = [fast.json_parts(rows, self.fast_path, lead)]
         else:
-            body = fast.json_parts(rows, self.fast_path)
-            if rows:
-                head.append(b"\n" if self.posts == 0 else b",\n")
+            parts = [[b"["] if first else []]
         self.posts += len(rows)
-        tail = []
         if not csv and self.pager.done:
-            tail.append(b"\n]\n" if self.posts else b"]\n")
-        return itertools.chain(head, body, tail)
+            parts.append([b"\n]\n" if self.posts else b"]\n"])
+        return itertools.chain.from_iterable(parts)
 
 
 def iter_export(conn, options, fast_path=True):

@@ -197,19 +197,19 @@ def _json_page(rows):
         post["archived_at"] = aa
         page.append(post)
     try:
-        out = orjson.dumps(page, option=_INDENT)[2:-2]  # drop "[\n" and "\n]"
+        out = orjson.dumps(page, option=_INDENT)
     except orjson.JSONEncodeError:  # nested deeper than orjson prints
         return None
-    return _escape_line_separators(out)
+    return memoryview(_escape_line_separators(out))[2:-2]  # without "[\n" and "\n]"
 
 
 def _split_encode(rows, page, exact, parts):
-    """Append the encoding of rows: the fast page (bytes) if it takes them
-    all, else halves, down to single rows for the exact path (each an
-    iterable of bytes pieces, checked)."""
+    """Append the encoding of rows: the fast page if it takes them all, else
+    halves, down to single rows for the exact path (each an iterable of
+    bytes pieces, checked)."""
     out = page(rows)
     if out is not None:
-        parts.append((out,))
+        parts.append(out)
     elif len(rows) == 1:
         parts.append(exact(rows[0]))
     else:
@@ -226,14 +226,16 @@ def _encode(rows, fast, page, exact):
     return parts
 
 
-def json_parts(rows, fast=True):
-    """The posts of ``rows`` as legacy JSON array items joined by ``,\\n``:
-    an iterator of bytes pieces. Every row is checked before it returns
-    (RowError); big posts are printed as the iterator is read."""
-    parts = _encode(rows, fast, _json_page, posts.json_pieces)
-    separated = [(b",\n",)] * (2 * len(parts) - 1)
-    separated[::2] = parts
-    return itertools.chain.from_iterable(separated)
+def json_parts(rows, fast=True, lead=b""):
+    """``lead``, then the posts of ``rows`` as legacy JSON array items joined
+    by ``,\\n``: an iterator of bytes pieces. Every row is checked before it
+    returns (RowError); big posts are printed as the iterator is read."""
+    pieces = []
+    for part in _encode(rows, fast, _json_page, posts.json_pieces):
+        # a fast page: one copy of it, its separator first; a post: its pieces
+        pieces += [(lead + part,)] if type(part) is memoryview else [(lead,), part]
+        lead = b",\n"
+    return itertools.chain.from_iterable(pieces)
 
 
 def json_posts(rows, fast=True):
@@ -299,7 +301,8 @@ def _csv_page(rows, quote=gocsv.needs_quotes_utf8):
 def csv_parts(rows, fast=True):
     """The records of ``rows`` as legacy CSV, each line ending ``\\n``, as
     ``json_parts`` gives posts."""
-    return itertools.chain.from_iterable(_encode(rows, fast, _csv_page, posts.csv_pieces))
+    parts = _encode(rows, fast, _csv_page, posts.csv_pieces)
+    return itertools.chain.from_iterable((part,) if type(part) is bytes else part for part in parts)
 
 
 def csv_records(rows, fast=True):

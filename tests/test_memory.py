@@ -169,6 +169,15 @@ def test_nothing_held_after_a_page(tmp_path, fmt):
     assert not hasattr(export, "rows")
 
 
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_a_fast_page_is_one_chunk(connect, fmt):
+    """A page over CHUNK_SIZE comes as one chunk with its framing ("[",
+    separators, "]"): no tiny chunk beside it, and no copy to join them."""
+    options = engine.ExportOptions(fmt, page_size=1000)
+    sizes = [len(chunk) for chunk in engine.iter_export(connect("realistic.db"), options)]
+    assert len(sizes) == 2 and min(sizes) > 100_000, sizes  # 1,500 posts
+
+
 def test_goldens_in_small_pieces(connect, monkeypatch):
     """The piecewise printing of big values (str and UTF-8 slices, CSV
     fields, raw JSON checked then streamed) and the chunking give the
