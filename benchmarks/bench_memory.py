@@ -13,7 +13,9 @@ For each archive and format it measures the peak RSS of
              its end through a pipe (``os.wait4``'s ru_maxrss);
 * download   a fresh ``datasette serve`` (VmHWM) after one download of
              ``/<db>/-/bsky-export/posts.F`` read to its end, then after
-             --downloads more at once.
+             --downloads more at once;
+* stalled    its VmRSS while --downloads clients have read 64 KB each and
+             stopped reading.
 
 Prints one Markdown table on stdout (progress on stderr). Run it with the
 Python of the environment to test: ``datasette`` is taken from the same bin
@@ -21,6 +23,7 @@ directory unless --datasette is given.
 """
 
 import argparse
+import http.client
 import os
 import shutil
 import sqlite3
@@ -28,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import bench_http
 from bench_http import BenchError, Server, download, log, run_cli
@@ -70,8 +74,25 @@ def archives(data, levels, text_mb):
             ("huge (%d MB text)" % text_mb, os.path.join(data, "huge.db"))]
 
 
+def stalled_rss(server, path, clients):
+    """Server VmRSS while ``clients`` downloads have read 64 KB and stopped."""
+    conns = []
+    try:
+        for _ in range(clients):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+            conns.append(conn)
+            conn.request("GET", path)
+            conn.getresponse().read(1 << 16)
+        time.sleep(5)  # the server fills the socket buffers, then waits
+        return server.status("VmRSS")
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 def server_peaks(datasette, archive, fmt, downloads):
-    """(bytes of one download, server VmHWM after it, after ``downloads`` at once)."""
+    """(bytes of one download, server VmHWM after it, after ``downloads`` at
+    once, VmRSS with ``downloads`` stalled clients)."""
     path = "/%s/-/bsky-export/posts.%s" % (os.path.splitext(os.path.basename(archive))[0], fmt)
     with tempfile.TemporaryFile() as server_log:
         server = Server(datasette, archive, server_log)
@@ -93,7 +114,7 @@ def server_peaks(datasette, archive, fmt, downloads):
                 thread.join()
             if errors:
                 raise BenchError("a download failed: %r" % errors[0])
-            return size, one, server.status("VmHWM")
+            return size, one, server.status("VmHWM"), stalled_rss(server, path, downloads)
         finally:
             bench_http.stop(server.proc)
 
@@ -115,16 +136,17 @@ def main():
         raise BenchError("no datasette at %s (use --datasette)" % args.datasette)
     data = args.data or tempfile.mkdtemp(prefix="bench-memory-")
     print("| archive | format | output | CLI peak RSS | server after 1 download "
-          "| after %d at once |" % args.downloads)
-    print("|---|---|---:|---:|---:|---:|")
+          "| after %d at once | %d stalled clients (RSS) |" % (args.downloads, args.downloads))
+    print("|---|---|---:|---:|---:|---:|---:|")
     try:
         for name, archive in archives(data, args.levels, args.text_mb):
             for fmt in ("json", "csv"):
                 log("%s, %s ..." % (name, fmt))
                 size, _, _, _, cli_rss = run_cli(args.datasette, archive, fmt, 600)
-                _, one, many = server_peaks(args.datasette, archive, fmt, args.downloads)
-                print("| %s | %s | %.1f MB | %.0f MB | %.0f MB | %.0f MB |"
-                      % (name, fmt, size / 1e6, cli_rss, one, many), flush=True)
+                _, one, many, stalled = server_peaks(args.datasette, archive, fmt,
+                                                     args.downloads)
+                print("| %s | %s | %.1f MB | %.0f MB | %.0f MB | %.0f MB | %.0f MB |"
+                      % (name, fmt, size / 1e6, cli_rss, one, many, stalled), flush=True)
     finally:
         for proc in bench_http.CHILDREN:
             bench_http.stop(proc)
