@@ -1,15 +1,18 @@
 """The streaming export engine: options in, legacy bytes out, a page at a time.
 
-Knows nothing of HTTP or click. ``Export.step(conn)`` runs one page query on
-whatever connection it is given and returns the next chunk, so adapters can
-run each page on any thread or connection; ``iter_export`` is the plain loop.
+Knows nothing of HTTP or click. ``Export.step(conn)`` runs at most one page
+query on whatever connection it is given and returns the next chunk, so
+adapters can run each page on any thread or connection; ``iter_export`` is
+the plain loop.
 """
 
 import datetime
+import itertools
 import re
 
 from . import fast, posts
 from .pager import DEFAULT_PAGE_SIZE, KeysetPager
+from .posts import short_repr
 
 FORMATS = ("json", "csv")
 MAX_PAGE_SIZE = 100_000
@@ -34,12 +37,6 @@ def parse_date(value, name):
         return datetime.date.fromisoformat(value)
     except ValueError:
         raise OptionError("%s %s is not a real date" % (name, value)) from None
-
-
-def short_repr(value):
-    """repr() of a user-given value, cut to 40 characters for a message."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class ExportOptions:
@@ -102,8 +99,11 @@ def count(conn, options):
     return conn.execute(sql, params).fetchone()[0]
 
 
+CHUNK_SIZE = 1 << 20  # bytes: small pieces of output are joined up to this size
+
+
 class Export:
-    """One export as a sequence of byte chunks, one page per ``step``."""
+    """One export as a sequence of byte chunks, returned by ``step``."""
 
     def __init__(self, options, fast_path=True):
         self.options = options
@@ -112,31 +112,53 @@ class Export:
         self.started = False
         self.finished = False
         self.posts = 0
-        self.rows = []  # the raw rows of the last page, for adapters (media)
+        self._pieces = iter(())  # what is left of the current page, bytes pieces
+        self._next = None  # its next piece, read ahead
 
     def step(self, conn):
-        """The next chunk, or None once the export is complete. Raises
-        RowError on a row the legacy would reject."""
-        if self.finished:
-            return None
+        """The next chunk (bytes), or None once the export is complete.
+
+        A chunk is small pieces of output joined up to CHUNK_SIZE, or one
+        bigger piece as it is (a fast-path page); a big post is made piece
+        by piece (about 64 K characters each) over several steps. The
+        next page query runs on ``conn`` only once the last page is all
+        returned: RowError, for a row the legacy would reject, comes before
+        any byte of its page. Between steps the export holds only what is
+        left of the current page."""
+        while self._next is None:
+            if self.finished or (self.started and self.pager.done):
+                self.finished = True
+                return None
+            self._pieces = self._page(conn)
+            self._next = next(self._pieces, None)
+        chunk, size = [self._next], len(self._next)
+        self._next = None
+        for piece in self._pieces:
+            if size + len(piece) > CHUNK_SIZE:
+                self._next = piece
+                break
+            chunk.append(piece)
+            size += len(piece)
+        self.finished = self._next is None and self.pager.done
+        return b"".join(chunk)  # one piece: itself, no copy
+
+    def _page(self, conn):
+        """Fetch the next page: its output as an iterator of bytes pieces."""
         csv = self.options.format == "csv"
-        rows = self.rows = self.pager.fetch(conn, bytearray if csv else str)
-        head = b""
-        if not self.started:
-            self.started = True
-            head = CSV_BOM + posts.CSV_HEADER.encode() if csv else b"["
+        rows = self.pager.fetch(conn, bytearray if csv else str)
+        first, self.started = not self.started, True
         if csv:
-            body = fast.csv_records(rows, self.fast_path)
+            head = [CSV_BOM + posts.CSV_HEADER.encode()] if first else []
+            parts = [head, fast.csv_parts(rows, self.fast_path)]
+        elif rows:  # "[" and the separator go with the page's first post
+            lead = (b"[" if first else b"") + (b"\n" if self.posts == 0 else b",\n")
+            parts = [fast.json_parts(rows, self.fast_path, lead)]
         else:
-            body = fast.json_posts(rows, self.fast_path)
-            if rows:
-                head += b"\n" if self.posts == 0 else b",\n"
+            parts = [[b"["] if first else []]
         self.posts += len(rows)
-        if self.pager.done:
-            self.finished = True
-            if self.options.format == "json":
-                body += b"\n]\n" if self.posts else b"]\n"
-        return head + body
+        if not csv and self.pager.done:
+            parts.append([b"\n]\n" if self.posts else b"]\n"])
+        return itertools.chain.from_iterable(parts)
 
 
 def iter_export(conn, options, fast_path=True):

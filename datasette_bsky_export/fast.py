@@ -3,8 +3,9 @@
 A page goes through the fast path only when every value in it is in a form
 whose output is known to equal the exact path's (and so the legacy's); the
 checks run once per page, column by column. A page that fails them is split
-in halves, down to single rows, which go through ``posts.exact_json`` /
-``posts.exact_csv``.
+in halves, down to single rows, which go through ``posts.json_pieces`` /
+``posts.csv_pieces``. A value longer than VALUE_LIMIT sends its row to the
+exact path, which prints big values in pieces.
 
 JSON (rows with TEXT as ``str``, printed by orjson):
 
@@ -25,6 +26,7 @@ quoted by Go's rule; times, flags and counts are checked as for JSON;
 MediaFiles comes from orjson, whose decoding of valid JSON equals Go's.
 """
 
+import itertools
 import operator
 import re
 
@@ -50,6 +52,10 @@ _TIMES = re.compile("(?:%s\n)*+" % _TIME)
 _TIMES_BYTES = re.compile(_TIMES.pattern.encode())
 _INDENT = orjson.OPT_INDENT_2
 _FLAGS = {0, 1}
+# Values longer than this (str characters, bytes) go to the exact path, which
+# prints big values in pieces: a fast page holds no big value, and orjson
+# neither reserves 8x a big string nor decodes a big embed into objects.
+VALUE_LIMIT = 1 << 16
 
 
 class _Exact(Exception):
@@ -72,6 +78,11 @@ def _joined_times(columns, kind):
 
 def _all_of_type(columns, kind):
     return all(set(map(type, column)) == {kind} for column in columns)
+
+
+def _all_small(columns):
+    """No value longer than VALUE_LIMIT (TypeError for a value without length)."""
+    return max(map(len, itertools.chain.from_iterable(columns)), default=0) <= VALUE_LIMIT
 
 
 # ---------------------------------------------------------------------------
@@ -105,7 +116,7 @@ def _raw_json(value):
     indented form has the same tokens in Go's layout."""
     if value == b"null":
         return None
-    if type(value) is not bytes:
+    if type(value) is not bytes or len(value) > VALUE_LIMIT:
         raise _Exact
     try:
         decoded = orjson.loads(value)
@@ -153,7 +164,8 @@ def _json_page(rows):
      quotes, is_reply, parent, embed_type, embed, labels, archived) = tuple(zip(*rows))[:17]
     if not (_all_of_type((uri, cid, did, text, parent, embed_type), str)
             and _all_of_type((has_media, likes, reposts, replies, quotes, is_reply), int)
-            and set(has_media) <= _FLAGS and set(is_reply) <= _FLAGS):
+            and set(has_media) <= _FLAGS and set(is_reply) <= _FLAGS
+            and _all_small((uri, cid, did, text, parent, embed_type))):
         return None
     times = _json_times((created, indexed, archived))
     if times is None:
@@ -185,15 +197,16 @@ def _json_page(rows):
         post["archived_at"] = aa
         page.append(post)
     try:
-        out = orjson.dumps(page, option=_INDENT)[2:-2]  # drop "[\n" and "\n]"
+        out = orjson.dumps(page, option=_INDENT)
     except orjson.JSONEncodeError:  # nested deeper than orjson prints
         return None
-    return _escape_line_separators(out)
+    return memoryview(_escape_line_separators(out))[2:-2]  # without "[\n" and "\n]"
 
 
 def _split_encode(rows, page, exact, parts):
     """Append the encoding of rows: the fast page if it takes them all, else
-    halves, down to single rows for the exact path."""
+    halves, down to single rows for the exact path (each an iterable of
+    bytes pieces, checked)."""
     out = page(rows)
     if out is not None:
         parts.append(out)
@@ -213,20 +226,27 @@ def _encode(rows, fast, page, exact):
     return parts
 
 
+def json_parts(rows, fast=True, lead=b""):
+    """``lead``, then the posts of ``rows`` as legacy JSON array items joined
+    by ``,\\n``: an iterator of bytes pieces. Every row is checked before it
+    returns (RowError); big posts are printed as the iterator is read."""
+    pieces = []
+    for part in _encode(rows, fast, _json_page, posts.json_pieces):
+        # a fast page: one copy of it, its separator first; a post: its pieces
+        pieces += [(lead + part,)] if type(part) is memoryview else [(lead,), part]
+        lead = b",\n"
+    return itertools.chain.from_iterable(pieces)
+
+
 def json_posts(rows, fast=True):
-    """The posts of ``rows`` as legacy JSON array items joined by ``,\\n``."""
-    return b",\n".join(_encode(rows, fast, _json_page, posts.exact_json))
+    """``json_parts`` joined (bytes)."""
+    return b"".join(json_parts(rows, fast))
 
 
 # ---------------------------------------------------------------------------
 # CSV
 
 _CSV_BOOL = (b"false", b"true")
-_QUOTE_BYTES = re.compile(rb'[,"\r\n]')
-_LEADING_SPACE_BYTES = re.compile(  # gocsv.GO_SPACES in UTF-8
-    rb"[\t\n\v\f\r ]|\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]"
-    rb"|\xe2\x81\x9f|\xe3\x80\x80"
-)
 # A time that passed _joined_times, in RFC 3339 seconds: "%.10sT%sZ" of it and
 # its hours, minutes and seconds (_HMS).
 _CSV_LINE = b"%s,%s,%s,%s,%.10sT%sZ,%d,%d,%d,%d,%s,%s,%s,%s,%s,%.10sT%sZ\n"
@@ -240,7 +260,7 @@ _PLAIN = bytes(range(0x21, 0x7f)).translate(None, b'",\\')
 def _media(embed):
     if embed is None or embed == b"null":
         return b""
-    if not isinstance(embed, (bytes, bytearray)):
+    if not isinstance(embed, (bytes, bytearray)) or len(embed) > VALUE_LIMIT:
         raise _Exact
     try:
         hashes = posts.media_hashes(orjson.loads(embed)).encode()
@@ -251,7 +271,7 @@ def _media(embed):
     return hashes
 
 
-def _csv_page(rows, quote=_QUOTE_BYTES.search, space=_LEADING_SPACE_BYTES.match):
+def _csv_page(rows, quote=gocsv.needs_quotes_utf8):
     """The records of ``rows`` when every one is for the fast path, else None."""
     (uri, cid, did, text, created, indexed, has_media, likes, reposts, replies,
      quotes, is_reply, parent, embed_type, embed, _labels, archived) = tuple(zip(*rows))[:17]
@@ -259,17 +279,18 @@ def _csv_page(rows, quote=_QUOTE_BYTES.search, space=_LEADING_SPACE_BYTES.match)
     if not (_all_of_type((has_media, likes, reposts, replies, quotes, is_reply), int)
             and set(has_media) <= _FLAGS and set(is_reply) <= _FLAGS
             and _joined_times((created, indexed, archived), bytearray) is not None
-            and set(map(type, text)) <= {bytes, bytearray}):
+            and set(map(type, text)) <= {bytes, bytearray} and _all_small((text,))):
         return None
     try:  # TEXT or BLOB strings are written alike; NULL or numbers are not for here
+        if not _all_small((uri, cid, did, parent, embed_type)):
+            return None
         short = b"\n".join([*uri, *cid, *did, *parent, *embed_type, b""])
         media = [_media(e) if h else b"" for h, e in zip(has_media, embed)]
     except (TypeError, _Exact):
         return None
     if short.count(b"\n") != 5 * len(rows) or short.translate(None, _PLAIN + b"\n"):
         return None
-    text = [b'"' + t.replace(b'"', b'""') + b'"' if quote(t) or space(t) or t == b"\\." else t
-            for t in text]
+    text = [b'"' + t.replace(b'"', b'""') + b'"' if quote(t) else t for t in text]
     flag = _CSV_BOOL.__getitem__
     return b"".join(map(_CSV_LINE.__mod__, zip(
         uri, cid, did, text, created, map(_HMS, created),
@@ -277,6 +298,13 @@ def _csv_page(rows, quote=_QUOTE_BYTES.search, space=_LEADING_SPACE_BYTES.match)
         media, embed_type, indexed, map(_HMS, indexed))))
 
 
+def csv_parts(rows, fast=True):
+    """The records of ``rows`` as legacy CSV, each line ending ``\\n``, as
+    ``json_parts`` gives posts."""
+    parts = _encode(rows, fast, _csv_page, posts.csv_pieces)
+    return itertools.chain.from_iterable((part,) if type(part) is bytes else part for part in parts)
+
+
 def csv_records(rows, fast=True):
-    """The records of ``rows`` as legacy CSV (bytes, each line ending ``\\n``)."""
-    return b"".join(_encode(rows, fast, _csv_page, posts.exact_csv))
+    """``csv_parts`` joined (bytes)."""
+    return b"".join(csv_parts(rows, fast))

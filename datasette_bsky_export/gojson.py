@@ -22,6 +22,15 @@ def json_string(text):
     return json.dumps(text, ensure_ascii=False).translate(_AFTER_PY_ESCAPE)
 
 
+def json_string_pieces(texts):
+    """``json_string`` of the text given in pieces, in pieces (each
+    character is escaped on its own, so any cut is safe)."""
+    yield '"'
+    for text in texts:
+        yield json_string(text)[1:-1]
+    yield '"'
+
+
 def format_float(value):
     """``strconv.FormatFloat(value, 'g', -1, 64)``: how database/sql turns a
     REAL into text."""
@@ -68,22 +77,22 @@ _WS = re.compile(r"[ \t\r\n]*")
 MAX_DEPTH = 10000  # Go's scanner limit on nesting
 
 # parser states
-_VALUE, _VALUE_OR_CLOSE, _KEY, _KEY_OR_CLOSE, _COLON, _COMMA_OR_CLOSE, _END = range(7)
+_VALUE, _VALUE_OR_CLOSE, _KEY, _KEY_OR_CLOSE, _COLON, _COMMA_OR_CLOSE, _MEMBER, _END = range(8)
 
 
-def reindent(raw, depth, max_depth=MAX_DEPTH):
-    """Re-indent raw JSON (str, surrogate-escaped) as Go's json.Indent would
-    print it nested ``depth`` levels deep with a two-space indent. Tokens are
-    kept verbatim; empty ``{}`` and ``[]`` stay compact. Raises InvalidJSON
-    for anything Go's scanner rejects, nesting deeper than ``max_depth``
-    included."""
-    out = []
-    append = out.append
+def tokens(raw, max_depth=MAX_DEPTH):
+    """Each token of raw JSON (str, surrogate-escaped) as ``(level, token)``,
+    as Go's scanner reads it: ``level`` is the nesting at which Go's
+    json.Indent starts a new line before the token, or -1 for none. Tokens
+    are verbatim; raises InvalidJSON (mid-way) for anything Go's scanner
+    rejects, nesting deeper than ``max_depth`` included. Iterative: memory
+    is the stack of open containers, whatever the nesting.
+
+    A Go-exact state machine, longer than a function should be."""
     stack = []  # open containers, '{' or '['
     state = _VALUE
     pos = 0
     end = len(raw)
-    newline = "\n" + "  " * depth
     match = _TOKEN.match
     while True:
         m = match(raw, pos)
@@ -91,7 +100,7 @@ def reindent(raw, depth, max_depth=MAX_DEPTH):
             pos = _WS.match(raw, pos).end()
             if pos == end:
                 if state == _END:
-                    return "".join(out)
+                    return
                 raise InvalidJSON("unexpected end of JSON input")
             if raw[pos] == '"':
                 raise InvalidJSON(
@@ -106,44 +115,133 @@ def reindent(raw, depth, max_depth=MAX_DEPTH):
             if not stack or stack[-1] != opener or state not in (_COMMA_OR_CLOSE, empty):
                 raise _unexpected(m, state)
             stack.pop()
-            append(punct if state == empty else newline + "  " * len(stack) + punct)
+            yield (-1 if state == empty else len(stack)), punct
             state = _COMMA_OR_CLOSE if stack else _END
             continue
+        level = -1
         if state == _VALUE_OR_CLOSE or state == _KEY_OR_CLOSE:  # first member
-            append(newline + "  " * len(stack))
+            level = len(stack)
             state = _VALUE if state == _VALUE_OR_CLOSE else _KEY
+        elif state == _MEMBER:  # after a comma
+            level = len(stack)
+            state = _KEY if stack[-1] == "{" else _VALUE
         if punct is None:  # a scalar
             if state == _KEY:
                 if string is None:
                     raise _unexpected(m, state)
-                append(string)
                 state = _COLON
             elif state == _VALUE:
-                append(string or number or literal)
                 state = _COMMA_OR_CLOSE if stack else _END
             else:
                 raise _unexpected(m, state)
+            yield level, string or number or literal
         elif punct == "{" or punct == "[":
             if state != _VALUE:
                 raise _unexpected(m, state)
             if len(stack) >= max_depth:
                 raise InvalidJSON("nested deeper than the %d levels Go allows here" % max_depth)
+            yield level, punct
             stack.append(punct)
-            append(punct)
             state = _KEY_OR_CLOSE if punct == "{" else _VALUE_OR_CLOSE
         elif punct == ":":
             if state != _COLON:
                 raise _unexpected(m, state)
-            append(": ")
+            yield -1, punct
             state = _VALUE
         else:  # ','
             if state != _COMMA_OR_CLOSE:
                 raise _unexpected(m, state)
-            append("," + newline + "  " * len(stack))
-            state = _KEY if stack[-1] == "{" else _VALUE
+            yield -1, punct
+            state = _MEMBER
+
+
+def validate(raw, max_depth=MAX_DEPTH):
+    """Raise InvalidJSON unless Go's scanner accepts ``raw``."""
+    for _ in tokens(raw, max_depth):
+        pass
+
+
+def indented(raw, depth, max_depth=MAX_DEPTH):
+    """``reindent`` as pieces (str), made as they are read: memory stays one
+    piece whatever the size of the output (a few thousand levels of nesting
+    make hundreds of MB of indentation)."""
+    newline = "\n" + "  " * depth
+    for level, token in tokens(raw, max_depth):
+        if token == ":":
+            yield ": "
+        elif level < 0:
+            yield token
+        else:
+            yield newline + "  " * level + token
+
+
+def reindent(raw, depth, max_depth=MAX_DEPTH):
+    """Re-indent raw JSON (str, surrogate-escaped) as Go's json.Indent would
+    print it nested ``depth`` levels deep with a two-space indent. Tokens are
+    kept verbatim; empty ``{}`` and ``[]`` stay compact. Raises InvalidJSON
+    for anything Go's scanner rejects, nesting deeper than ``max_depth``
+    included."""
+    return "".join(indented(raw, depth, max_depth))
 
 
 def _unexpected(m, state):
     token = m.group(0).lstrip(" \t\r\n")
     where = "after top-level value" if state == _END else "at offset %d" % m.start()
     return InvalidJSON("unexpected %r %s" % (token[:20], where))
+
+
+def unmarshal(raw, shape, max_depth=MAX_DEPTH):
+    """Go's json.Unmarshal of raw JSON into interface{}, keeping only what
+    ``shape`` asks for; None where Unmarshal fails (what Go's scanner rejects,
+    a number out of float64 range). A shape is a dict of member names to
+    shapes (an object), ``[shape]`` (an array) or ``str`` (a string); a value
+    of another kind in its place reads as None, and a repeated name takes the
+    last value, as in Go. Array elements holding nothing are left out.
+    Iterative: memory is what is kept plus the stack of open containers."""
+    stack = []  # per open container: [its value (None: not kept), its shape]
+    root = name = None
+    try:
+        for _, token in tokens(raw, max_depth):
+            kind = token[0]
+            value, container_shape = stack[-1] if stack else (None, None)
+            if kind == "," or kind == ":":
+                name = None if kind == "," else name
+            elif kind == "}" or kind == "]":
+                stack.pop()
+                if stack and type(stack[-1][0]) is list and _empty(value):
+                    stack[-1][0].pop()  # an element holding nothing
+            elif type(value) is dict and name is None:
+                name = json.loads(token)  # a member name
+            else:
+                if kind in "-0123456789" and math.isinf(float(token)):
+                    return None
+                want = (shape if not stack else container_shape[0] if type(value) is list
+                        else container_shape.get(name) if type(value) is dict else None)
+                new = _kept(token, want)
+                if not stack:
+                    root = new
+                elif type(value) is dict and name in container_shape:
+                    value[name] = new
+                elif type(value) is list and new is not None:
+                    value.append(new)
+                if kind == "{" or kind == "[":
+                    stack.append([new, want])
+                    name = None
+    except InvalidJSON:
+        return None
+    return root
+
+
+def _empty(value):
+    """A kept container holding nothing (only None)."""
+    return value is not None and all(
+        v is None for v in (value.values() if type(value) is dict else value))
+
+
+def _kept(token, shape):
+    """What unmarshal keeps of a value starting with ``token``."""
+    if token == "{":
+        return {} if type(shape) is dict else None
+    if token == "[":
+        return [] if type(shape) is list else None
+    return json.loads(token) if shape is str and token[0] == '"' else None

@@ -13,11 +13,10 @@ BLOB as ``bytes``. Two paths render it:
   path, row by row.
 """
 
-import json
+import itertools
 import re
-import sys
 
-from . import gocsv, gojson, gotime
+from . import gocsv, gojson, gotime, pieces
 
 COLUMNS = (
     "uri", "cid", "did", "text", "created_at", "indexed_at", "has_media",
@@ -59,7 +58,9 @@ def _decode(value):
     return value.decode("utf-8", "surrogateescape")
 
 
-def _show(value):
+def short_repr(value):
+    """repr() of a value for a message (bytes as the text they hold), cut to
+    60 characters."""
     if isinstance(value, (bytes, bytearray)):
         value = _decode(value)
     text = repr(value)
@@ -91,7 +92,7 @@ def _as_int(value):
         if -(2**63) <= number < 2**63:
             return number
     raise ValueError(
-        "%s %s is not an integer" % (_STORAGE.get(type(value), "value"), _show(value))
+        "%s %s is not an integer" % (_STORAGE.get(type(value), "value"), short_repr(value))
     )
 
 
@@ -105,7 +106,7 @@ def _as_bool(value):
         text = value if type(value) is str else _decode(value)
         if text in _PARSE_BOOL:
             return _PARSE_BOOL[text]
-        raise ValueError("%s %s is not a boolean" % (_STORAGE[type(value)], _show(value)))
+        raise ValueError("%s %s is not a boolean" % (_STORAGE[type(value)], short_repr(value)))
     if value is None:
         raise ValueError("is NULL; the legacy format needs a boolean (0 or 1) here")
     raise ValueError("REAL %r is not a boolean (0 or 1)" % value)
@@ -127,11 +128,11 @@ def _as_time(value):
         try:
             return gotime.parse(text)
         except gotime.BadTime as e:
-            raise ValueError("cannot read %s as a time: %s" % (_show(text), e)) from None
+            raise ValueError("cannot read %s as a time: %s" % (short_repr(text), e)) from None
     if value is None:
         raise ValueError("is NULL; the legacy format needs a time here")
     raise ValueError(
-        "is %s %s; times must be stored as text" % (_STORAGE[type(value)], _show(value))
+        "is %s %s; times must be stored as text" % (_STORAGE[type(value)], short_repr(value))
     )
 
 
@@ -165,73 +166,87 @@ def scan(row):
     return post
 
 
+# Strings printed from their bytes, never decoded whole, when big (not the
+# uri: errors name it). No check applies to them but "not NULL".
+_BIG = tuple(COLUMNS.index(c) for c in ("cid", "did", "text", "reply_parent", "embed_type"))
+
+
+def _scan_big(row):
+    """``scan(row)``, and the big TEXT or BLOB strings of ``row`` by column,
+    their values in the post left empty."""
+    big = {COLUMNS[i]: row[i] for i in _BIG
+           if isinstance(row[i], (bytes, bytearray)) and len(row[i]) > pieces.SIZE}
+    if big:
+        row = [("" if column in big else v) for column, v in zip(COLUMNS, row)]
+    return scan(row), big
+
+
+def _json_string(value):
+    if type(value) is not str:  # already pieces
+        return value
+    if len(value) <= pieces.SIZE:
+        return gojson.json_string(value)
+    return gojson.json_string_pieces(pieces.texts(value))
+
+
 def _json_time(post, column):
     try:
-        return gotime.rfc3339_nano(post[column])
+        return '"%s"' % gotime.rfc3339_nano(post[column])
     except gotime.BadTime as e:
         raise RowError(post["uri"], column, str(e)) from None
 
 
 def _json_raw(post, column):
+    """The value re-indented: str, or when the output is big (deep nesting
+    makes hundreds of MB of indentation) its pieces, all checked first."""
     # The legacy indents each post as one value: the post object is one more
     # level of nesting under Go's limit.
+    raw, max_depth = post[column], gojson.MAX_DEPTH - 1
+    lines = gojson.indented(raw, 2, max_depth)
+    start, size = [], 0
     try:
-        return gojson.reindent(post[column], 2, gojson.MAX_DEPTH - 1)
+        for line in lines:
+            start.append(line)
+            size += len(line)
+            if size > pieces.SIZE:
+                gojson.validate(raw, max_depth)
+                return itertools.chain(start, lines)
     except gojson.InvalidJSON as e:
         raise RowError(post["uri"], column, "invalid JSON: %s" % e) from None
+    return "".join(start)
+
+
+_BOOL = ("false", "true")
+
+
+def json_pieces(row):
+    """One post as the legacy prints it inside the array, without the
+    separator (``  {\\n    "uri": ...\\n  }``), as bytes pieces: a list of
+    one bytes, or for a post with big values an iterator that makes them as
+    it is read (memory: the row and a piece). The whole row is checked here:
+    RowError now, never while iterating."""
+    post, big = _scan_big(row)
+    for column, data in big.items():
+        post[column] = gojson.json_string_pieces(pieces.texts(data))
+    members = [(c, _json_string(post[c])) for c in ("uri", "cid", "did", "text")]
+    members += [(c, _json_time(post, c)) for c in ("created_at", "indexed_at")]
+    members.append(("has_media", _BOOL[post["has_media"]]))
+    members += [(c, "%d" % post[c]) for c in _COUNTS]
+    members.append(("is_reply", _BOOL[post["is_reply"]]))
+    members += [(c, _json_string(post[c])) for c in ("reply_parent", "embed_type") if post[c]]
+    members += [(c, _json_raw(post, c)) for c in _RAW_JSON if post[c] is not None]
+    members.append(("archived_at", _json_time(post, "archived_at")))
+    parts = []
+    for column, value in members:
+        parts += [',\n    "%s": ' % column, value]
+    parts[0] = '  {\n    "uri": '
+    parts.append("\n  }")
+    return pieces.encoded(parts)
 
 
 def exact_json(row):
-    """One post as the legacy prints it inside the array, without the
-    separator: ``  {\\n    "uri": ...\\n  }`` (bytes)."""
-    post = scan(row)
-    q = gojson.json_string
-    lines = [
-        '    "uri": ' + q(post["uri"]),
-        '    "cid": ' + q(post["cid"]),
-        '    "did": ' + q(post["did"]),
-        '    "text": ' + q(post["text"]),
-        '    "created_at": "%s"' % _json_time(post, "created_at"),
-        '    "indexed_at": "%s"' % _json_time(post, "indexed_at"),
-        '    "has_media": ' + ("true" if post["has_media"] else "false"),
-    ]
-    lines += ['    "%s": %d' % (c, post[c]) for c in _COUNTS]
-    lines.append('    "is_reply": ' + ("true" if post["is_reply"] else "false"))
-    for column in ("reply_parent", "embed_type"):
-        if post[column]:
-            lines.append('    "%s": %s' % (column, q(post[column])))
-    for column in _RAW_JSON:
-        if post[column] is not None:
-            lines.append('    "%s": %s' % (column, _json_raw(post, column)))
-    lines.append('    "archived_at": "%s"' % _json_time(post, "archived_at"))
-    text = "  {\n" + ",\n".join(lines) + "\n  }"
-    return text.encode("utf-8", "surrogateescape")
-
-
-def _loads_go(text):
-    """Go's json.Unmarshal into interface{}: None where it fails."""
-    try:
-        gojson.reindent(text, 0)  # Go's validity rules (depth, syntax)
-    except gojson.InvalidJSON:
-        return None
-
-    def finite(number):
-        value = float(number)
-        if value in (float("inf"), float("-inf")):
-            raise ValueError("number out of float64 range")
-        return value
-
-    def refuse(name):
-        raise ValueError(name)
-
-    limit = sys.getrecursionlimit()
-    try:
-        sys.setrecursionlimit(max(limit, 3 * gojson.MAX_DEPTH))
-        return json.loads(text, parse_float=finite, parse_int=finite, parse_constant=refuse)
-    except (ValueError, OverflowError):
-        return None
-    finally:
-        sys.setrecursionlimit(limit)
+    """``json_pieces`` joined (bytes)."""
+    return b"".join(json_pieces(row))
 
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
@@ -264,29 +279,50 @@ def media_hashes(embed):
     return ";".join(filter(None, names))
 
 
+# What media_hashes reads of an embed (gojson.unmarshal keeps only this).
+_MEDIA_SHAPE = {
+    "images": [{"fullsize": str}],
+    "media": {"images": [{"fullsize": str}]},
+    "external": {"thumb": str},
+}
+
+
 def media_files(has_media, embed_data):
     """The MediaFiles CSV field (str; Go's decoder turns bad UTF-8 into U+FFFD)."""
     if not has_media or embed_data is None:
         return ""
-    return _SURROGATES.sub("\ufffd", media_hashes(_loads_go(embed_data)))
+    embed = gojson.unmarshal(embed_data, _MEDIA_SHAPE)
+    return _SURROGATES.sub("\ufffd", media_hashes(embed))
 
 
-def exact_csv(row):
-    """One post as a legacy CSV record (bytes, with its newline)."""
-    post = scan(row)
-    b = ("false", "true")
+def csv_pieces(row):
+    """One post as a legacy CSV record with its newline, as ``json_pieces``
+    gives a post: bytes pieces, the row checked here."""
+    post, big = _scan_big(row)
+    for column, data in big.items():
+        post[column] = gocsv.field_pieces(data, pieces.texts(data))
     fields = (
         post["uri"], post["cid"], post["did"], post["text"],
         gotime.rfc3339(post["created_at"]),
         str(post["like_count"]), str(post["repost_count"]),
         str(post["reply_count"]), str(post["quote_count"]),
-        b[post["is_reply"]], post["reply_parent"], b[post["has_media"]],
+        _BOOL[post["is_reply"]], post["reply_parent"], _BOOL[post["has_media"]],
         media_files(post["has_media"], post["embed_data"]),
         post["embed_type"], gotime.rfc3339(post["indexed_at"]),
     )
-    return gocsv.record(fields).encode("utf-8", "surrogateescape")
+    parts = []
+    for field in fields:
+        parts += [",", gocsv.field(field) if type(field) is str else field]
+    parts[0] = ""
+    parts.append("\n")
+    return pieces.encoded(parts)
+
+
+def exact_csv(row):
+    """``csv_pieces`` joined (bytes)."""
+    return b"".join(csv_pieces(row))
 
 
 def check(row, fmt):
     """Raise RowError if the legacy would reject ``row`` in format ``fmt``."""
-    (exact_json if fmt == "json" else exact_csv)(row)
+    (json_pieces if fmt == "json" else csv_pieces)(row)

@@ -42,12 +42,12 @@ def test_fast_path_is_used(connect):
 
     conn = connect("realistic.db")
     exact = []
-    original = posts.exact_json
-    fast.posts.exact_json = lambda row: exact.append(row) or original(row)
+    original = posts.json_pieces
+    fast.posts.json_pieces = lambda row: exact.append(row) or original(row)
     try:
         run(conn, {"format": "json", "did": None, "start_date": None, "end_date": None})
     finally:
-        fast.posts.exact_json = original
+        fast.posts.json_pieces = original
     assert len(exact) < 15  # of 1,500
 
 

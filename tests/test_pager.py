@@ -50,8 +50,9 @@ def test_ties_across_page_boundaries(tmp_path, page_size):
 def export_with_change(conn, page_size, change):
     """Run an export, calling change(conn, first_page_uris) after page one."""
     export = engine.Export(engine.ExportOptions("json", page_size=page_size))
+    first_page = legacy_order(conn)[:page_size]
     chunks = [export.step(conn)]
-    change(conn, [row[0] for row in export.rows])
+    change(conn, first_page)
     conn.commit()
     while True:
         chunk = export.step(conn)

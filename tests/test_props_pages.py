@@ -61,7 +61,7 @@ def event(message):
 
 def _fast_outcome(function, name, rows):
     """outcome(fast=True), and how many rows the fast path handed over to
-    posts.exact_json / posts.exact_csv."""
+    posts.json_pieces / posts.csv_pieces."""
     single = getattr(posts, name)
     handed_over = []
     setattr(posts, name, lambda row: (handed_over.append(row), single(row))[1])
@@ -76,7 +76,7 @@ def _fast_equals_exact(fmt, page, force_bytes=False):
     page (abstract rows) and for the page without the rows the exact path
     rejects (read again: without them a JSON page may come back as str)."""
     function = fast.json_posts if fmt == "json" else fast.csv_records
-    name = "exact_json" if fmt == "json" else "exact_csv"
+    name = "json_pieces" if fmt == "json" else "csv_pieces"
     single = getattr(posts, name)
     rows = materialize(page, fmt, force_bytes)
     exact = outcome(function, rows, False)
@@ -233,17 +233,17 @@ def test_fast_path_is_exercised(monkeypatch):
     if not rows:
         pytest.skip("no fixtures")
     calls = []
-    for name in ("exact_json", "exact_csv"):
+    for name in ("json_pieces", "csv_pieces"):
         original = getattr(posts, name)
         monkeypatch.setattr(posts, name, lambda row, _o=original, _n=name: (
             calls.append(_n), _o(row))[1])
     good = [r for r in materialize(rows, "csv")]
     fast.csv_records(good[:1000], True)
-    assert calls.count("exact_csv") < 100
+    assert calls.count("csv_pieces") < 100
     json_rows = [materialize([r], "json")[0] for r in rows[:1000]]
     json_rows = [r for r in json_rows if type(r[0]) is str]
     fast.json_posts(json_rows, True)
-    assert calls.count("exact_json") < 0.1 * len(json_rows)
+    assert calls.count("json_pieces") < 0.1 * len(json_rows)
 
 
 @profile(1.5)
