@@ -10,10 +10,22 @@ is an ``HttpError``, answered in JSON for API clients and as an HTML page for
 browsers (by their ``Accept`` header), whatever the path.
 """
 
+import re
+
 from datasette import Response
 
 _TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
            429: "Too many downloads", 500: "Export failed"}
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def loggable(error):
+    """An error's message for the server log, its control characters
+    escaped: a value from the archive (a post uri holding a newline) cannot
+    forge a log line."""
+    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], str(error))
 
 
 class HttpError(Exception):

@@ -25,7 +25,7 @@ from datasette import Response
 
 from . import posts
 from .access import PLUGIN
-from .errors import HttpError
+from .errors import HttpError, loggable
 
 MESSAGE_SIZE = 64 * 1024  # largest http.response.body message we send
 MAX_DOWNLOADS = 20
@@ -141,7 +141,8 @@ class ExportStream(Response):
             if await self._send_all(send, gone):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError as e:  # a server that raises on sending to a closed connection
-            log.info("%s: %s: sending failed (%s); export stopped", PLUGIN, self.label, e)
+            log.info("%s: %s: sending failed (%s); export stopped", PLUGIN, self.label,
+                     loggable(e))
         finally:
             gone.cancel()
             self.slot.release()
@@ -170,7 +171,7 @@ class ExportStream(Response):
                 return True
             except Exception as e:
                 log.error("%s: %s failed after %d posts, response cut off: %s", PLUGIN,
-                          self.label, self.export.posts, e,
+                          self.label, self.export.posts, loggable(e),
                           exc_info=not isinstance(e, (posts.RowError, sqlite3.Error)))
                 return False
 

@@ -15,7 +15,7 @@ from datasette.utils import tilde_decode
 from datasette.utils.asgi import BadRequest, Forbidden, NotFound
 
 from . import access, accounts, engine, posts, streaming, zipexport
-from .errors import HttpError, error_response
+from .errors import HttpError, error_response, loggable
 from .streaming import log
 
 PAGE_SIZE = engine.DEFAULT_PAGE_SIZE
@@ -138,7 +138,7 @@ async def _first_chunk(chunks, label):
     try:
         return await chunks.__anext__()
     except (posts.RowError, sqlite3.Error) as e:
-        log.error("%s: %s failed before its first byte: %s", access.PLUGIN, label, e)
+        log.error("%s: %s failed before its first byte: %s", access.PLUGIN, label, loggable(e))
         if isinstance(e, posts.RowError):
             raise HttpError(500, "The export failed: %s" % e) from None
         raise HttpError(500, "The export failed: database error: %s" % e) from None

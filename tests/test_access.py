@@ -4,8 +4,11 @@ downloads, bounded memory for a client that stops reading, and the export
 page's methods. Runs on Datasette 0.65 (metadata) and 1.0a (config)."""
 
 import asyncio
+import gc
+import logging
 import sqlite3
 import time
+import tracemalloc
 
 import pytest
 from datasette.app import Datasette
@@ -226,6 +229,43 @@ def test_bad_limits_fall_back_to_the_defaults(value, caplog):
 
 
 # --------------------------------------------------------------------------
+# Memory: a client that stops reading holds about one copy of the row
+
+
+def one_huge_post(path, size):
+    conn = sqlite3.connect(str(path))
+    uri = conn.execute("SELECT uri FROM posts ORDER BY created_at DESC, uri LIMIT 1").fetchone()
+    conn.execute("UPDATE posts SET text = ? WHERE uri = ?", ["x" * size, uri[0]])
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", ["posts.json", "posts.csv"])
+async def test_stalled_client_holds_one_copy_of_a_huge_row(archive, name):
+    size = 16 << 20
+    path = archive("realistic.db")
+    one_huge_post(path, size)
+    ds = make_datasette([path])
+    await ds.invoke_startup()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        client, task = await stalled(ds, path=BASE + "/" + name)
+        await asyncio.sleep(0.2)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+        sizes = [len(m["body"]) for m in client.bodies]
+    finally:
+        tracemalloc.stop()
+    assert held <= 1.5 * size, held
+    await finish((client, task))
+    assert max(sizes + [len(m["body"]) for m in client.bodies]) <= streaming.MESSAGE_SIZE
+    assert client.complete and len(client.body) > size
+
+
+# --------------------------------------------------------------------------
 # The export page answers GET and HEAD only
 
 
@@ -269,3 +309,27 @@ async def test_table_pages_answer_during_downloads(archive, monkeypatch, threads
         client.gone.set()
     await asyncio.gather(*tasks)
     assert all(not c.complete for c in clients)
+
+
+# --------------------------------------------------------------------------
+# Values from the archive cannot forge a log line
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("index", [0, 600])  # before the first byte, after it
+async def test_rejected_uri_with_newline_stays_on_one_log_line(archive, caplog, index):
+    path = archive("realistic.db")
+    forged = "at://x\nERROR datasette: forged line\r\u2028"
+    conn = sqlite3.connect(str(path))
+    uri = conn.execute("SELECT uri FROM posts ORDER BY created_at DESC, uri LIMIT 1 OFFSET ?",
+                       [index]).fetchone()[0]
+    conn.execute("UPDATE posts SET uri = ?, text = NULL WHERE uri = ?", [forged, uri])
+    conn.commit()
+    conn.close()
+    with caplog.at_level(logging.ERROR, logger="datasette_bsky_export"):
+        client = await Client(make_datasette([path]), BASE + "/posts.json").run()
+    assert client.start["status"] == 500 if index == 0 else not client.complete
+    (record,) = [r for r in caplog.records if r.name == "datasette_bsky_export"]
+    message = record.getMessage()
+    assert "column text" in message and "at://x\\nERROR datasette: forged line\\r\\u2028" in message
+    assert not set(message) & {"\n", "\r", "\u2028"}
