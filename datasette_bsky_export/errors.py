@@ -14,6 +14,8 @@ import re
 
 from datasette import Response
 
+from . import posts
+
 _TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
            429: "Too many downloads", 500: "Export failed"}
 
@@ -37,6 +39,14 @@ class HttpError(Exception):
         self.status = status
         self.message = message
         self.headers = headers or {}
+
+
+def failure_message(error):
+    """What a user is told of a failed export: the rejected row's post and
+    column, or the database's error."""
+    if isinstance(error, posts.RowError):
+        return "The export failed: %s" % error
+    return "The export failed: database error: %s" % error
 
 
 def wants_html(request):

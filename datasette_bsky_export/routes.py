@@ -4,12 +4,16 @@
   ``did``, ``start_date``, ``end_date``: the legacy posts file, streamed;
 * ``GET /<database>/-/bsky-export/export.zip`` with also ``format`` and
   ``include_media``: the legacy export directory as a ZIP;
-* ``GET /<database>/-/bsky-export``: the export page.
+* ``GET /<database>/-/bsky-export``: the export page;
+* ``GET /<database>/-/bsky-export/media.json``: how many of a selection's
+  media files exist, for the page;
+* ``GET /<database>/-/bsky-export/progress/<id>.json`` and ``POST .../cancel``:
+  a page download's progress, and its cancel (``progress``).
 
 ``<database>`` is Datasette's tilde-encoded database route.
 """
 
-from . import access, posts, views
+from . import access, posts, progress, views
 
 
 def routes():
@@ -17,7 +21,8 @@ def routes():
         (r"^/(?P<database>[^/]+)/-/bsky-export$", views.export_page),
         (r"^/(?P<database>[^/]+)/-/bsky-export/(?P<filename>posts\.json|posts\.csv|export\.zip)$",
          views.download),
-    ]
+        (r"^/(?P<database>[^/]+)/-/bsky-export/media\.json$", views.media_count),
+    ] + progress.routes(r"^/(?P<database>[^/]+)/-/bsky-export")
 
 
 async def action_links(datasette, actor, database, table=None):

@@ -23,9 +23,9 @@ import weakref
 
 from datasette import Response
 
-from . import posts
+from . import posts, progress
 from .access import PLUGIN
-from .errors import HttpError, loggable
+from .errors import HttpError, failure_message, loggable
 
 MESSAGE_SIZE = 64 * 1024  # largest http.response.body message we send
 MAX_DOWNLOADS = 20
@@ -118,8 +118,10 @@ class ExportStream(Response):
     without one, and the iterator is closed so that no further page runs.
     The download's slot is released when the response ends, however."""
 
-    def __init__(self, first, chunks, export, receive, headers, content_type, label, slot):
+    def __init__(self, first, chunks, export, receive, headers, content_type, label, slot,
+                 tracked=None):
         super().__init__(b"", headers=headers, content_type=content_type)
+        self.tracked = tracked or progress.Untracked()  # posts and bytes sent; cancel
         self.first = first
         self.chunks = chunks
         self.export = export
@@ -140,10 +142,12 @@ class ExportStream(Response):
             await send(self._start())
             if await self._send_all(send, gone):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
+                self.tracked.end("done")
         except OSError as e:  # a server that raises on sending to a closed connection
             log.info("%s: %s: sending failed (%s); export stopped", PLUGIN, self.label,
                      loggable(e))
         finally:
+            self.tracked.end("failed", "The download stopped before it was complete")
             gone.cancel()
             self.slot.release()
             await self.chunks.aclose()
@@ -159,11 +163,19 @@ class ExportStream(Response):
                     break
                 await send({"type": "http.response.body",
                             "body": chunk[start:start + MESSAGE_SIZE], "more_body": True})
+            self.tracked.sent(self.export.posts, len(chunk))
             chunk = None
             await asyncio.sleep(0)  # let the disconnect watcher run
             if gone.done():
                 log.info("%s: %s: client disconnected after %d posts; export stopped",
                          PLUGIN, self.label, self.export.posts)
+                self.tracked.end("failed", "The connection closed before the download was "
+                                 "complete")
+                return False
+            if self.tracked.cancel_requested:
+                log.info("%s: %s: cancelled after %d posts, response cut off", PLUGIN,
+                         self.label, self.export.posts)
+                self.tracked.end("cancelled")
                 return False
             try:
                 chunk = await self.chunks.__anext__()
@@ -173,6 +185,7 @@ class ExportStream(Response):
                 log.error("%s: %s failed after %d posts, response cut off: %s", PLUGIN,
                           self.label, self.export.posts, loggable(e),
                           exc_info=not isinstance(e, (posts.RowError, sqlite3.Error)))
+                self.tracked.end("failed", failure_message(e))
                 return False
 
 

@@ -14,14 +14,15 @@ from datasette import Response
 from datasette.utils import tilde_decode
 from datasette.utils.asgi import BadRequest, Forbidden, NotFound
 
-from . import access, accounts, engine, posts, streaming, zipexport
-from .errors import HttpError, error_response, loggable
+from . import access, accounts, engine, mediacount, posts, progress, streaming, zipexport
+from .errors import HttpError, error_response, failure_message, loggable
 from .streaming import log
 
 PAGE_SIZE = engine.DEFAULT_PAGE_SIZE
-_FILE_PARAMS = ("did", "start_date", "end_date")
-_ZIP_PARAMS = ("format", "did", "start_date", "end_date", "include_media")
-_PAGE_PARAMS = ("did", "format", "start_date", "end_date", "package", "include_media")
+_FILE_PARAMS = ("did", "start_date", "end_date", "progress")
+_ZIP_PARAMS = ("format", "did", "start_date", "end_date", "include_media", "progress")
+_PAGE_PARAMS = ("did", "format", "start_date", "end_date", "package", "include_media",
+                "progress")
 _TRUE = ("1", "true", "on", "yes")
 _FALSE = ("", "0", "false", "off", "no")
 _CONTENT_TYPES = {
@@ -99,6 +100,7 @@ async def download(datasette, request, receive):
         config = access.plugin_config(datasette, db.name)
         is_zip = filename == "export.zip"
         values = _params(request, _ZIP_PARAMS if is_zip else _FILE_PARAMS)
+        progress_id = _progress_id(values)
         did = access.scoped_did(config, request.actor, values.get("did"))
         fmt = values.get("format", "json") if is_zip else filename.rsplit(".", 1)[1]
         options = _options(fmt, did, values)
@@ -124,24 +126,41 @@ async def download(datasette, request, receive):
         slot = streaming.DownloadSlots.of(datasette, config).take(access.actor_id(request.actor))
         label = "%s %s" % (request.method, request.full_path)
         try:
-            first = await _first_chunk(chunks, label)
+            tracked = await _track(datasette, db, request.actor, progress_id, options)
+            first = await _first_chunk(chunks, label, tracked)
         except BaseException:
             slot.release()
             raise
     except HttpError as e:
         return await error_response(datasette, request, e)
     return streaming.ExportStream(first, chunks, export, receive, headers, content_type, label,
-                                  slot)
+                                  slot, tracked)
 
 
-async def _first_chunk(chunks, label):
+async def _first_chunk(chunks, label, tracked):
     try:
         return await chunks.__anext__()
     except (posts.RowError, sqlite3.Error) as e:
         log.error("%s: %s failed before its first byte: %s", access.PLUGIN, label, loggable(e))
-        if isinstance(e, posts.RowError):
-            raise HttpError(500, "The export failed: %s" % e) from None
-        raise HttpError(500, "The export failed: database error: %s" % e) from None
+        tracked.end("failed", failure_message(e))
+        raise HttpError(500, failure_message(e)) from None
+
+
+def _progress_id(values):
+    """The page's ``progress=<id>``, checked, or None."""
+    progress_id = values.get("progress")
+    if progress_id is not None and not progress.valid_id(progress_id):
+        raise HttpError(400, "progress must be 16 to 64 characters of A-Z, a-z, 0-9, _ and -")
+    return progress_id
+
+
+async def _track(datasette, db, actor, progress_id, options):
+    """The progress entry of a download given ``progress=<id>`` (its total
+    counted first), else ``progress.Untracked``."""
+    if progress_id is None:
+        return progress.Untracked()
+    total = await streaming.run_page(datasette, db, lambda conn: engine.count(conn, options))
+    return progress.registry(datasette).start(db.name, progress_id, actor, total)
 
 
 async def _posts_chunks(datasette, db, export):
@@ -202,6 +221,7 @@ async def _page_context(datasette, request, db, config, values, error):
     media_allowed = has_media and await access.can_view_table(
         datasette, request.actor, db.name, "media")
     base = page_url(datasette, db.name)
+    chosen = values["did"] or (own if any(d["did"] == own for d in dids) else "")
     return {
         "database": db.name,
         "page_url": base,
@@ -213,12 +233,14 @@ async def _page_context(datasette, request, db, config, values, error):
         "total": total,
         "restricted": restricted,
         "actor_id": own,
-        "chosen_did": values["did"] or (own if any(d["did"] == own for d in dids) else ""),
+        "chosen_did": chosen,
         "format": values["format"] or "json",
         "start_date": values["start_date"],
         "end_date": values["end_date"],
         "package": values["package"] or "file",
         "include_media": values["include_media"] in _TRUE,
+        "show_handles": handles,
+        "chosen_count": next((d["count"] for d in dids if d["did"] == chosen), None),
         "has_media": has_media,
         "media_allowed": media_allowed,
         "media_reason": None if media_allowed or not has_media else
@@ -238,10 +260,31 @@ async def _download_url(datasette, request, db, config, values):
     query = [(key, value) for key, value in (
         ("format", options.format if is_zip else ""), ("did", options.did or ""),
         ("start_date", values["start_date"]), ("end_date", values["end_date"]),
-        ("include_media", "1" if include_media else "")) if value]
+        ("include_media", "1" if include_media else ""),
+        ("progress", values["progress"])) if value]
     name = "export.zip" if is_zip else "posts." + options.format
     url = page_url(datasette, db.name) + "/" + name
     return url + ("?" + urllib.parse.urlencode(query) if query else "")
+
+
+async def media_count(datasette, request):
+    """``GET .../media.json`` with ``did``, ``start_date``, ``end_date``: how
+    many of the selection's media files exist under ``media_root``."""
+    try:
+        db = _database(datasette, request)
+        await access.check_view(datasette, request.actor, db.name, "posts")
+        await _check_table(db)
+        config = access.plugin_config(datasette, db.name)
+        values = _params(request, ("did", "start_date", "end_date"))
+        did = access.scoped_did(config, request.actor, values.get("did"))
+        counter = mediacount.MediaCount(_options("json", did, values),
+                                        await _media_root(datasette, request, db, config))
+    except HttpError as e:
+        return await error_response(datasette, request, e)
+    while not counter.done:
+        await streaming.run_page(datasette, db, counter.step)
+    return Response.json({"found": counter.found, "total": counter.total,
+                          "message": counter.message()}, headers={"cache-control": "no-store"})
 
 
 def page_url(datasette, database):

@@ -3,18 +3,13 @@ Chromium downloads through the export page and gets the golden bytes; a
 download that fails part way is a failed transfer for an HTTP client and for
 the browser, and the server log names the post and column.
 
-Needs Debian's ``chromium`` and ``chromium-driver`` and PyPI's ``selenium``.
-Without them the browser tests skip, unless the environment variable CI is
-set: then they fail.
+The harness (server, browser, skips) is ``browser.py``.
 """
 
 import http.client
-import importlib.util
-import os
-import pathlib
+import json
 import shutil
-import signal
-import socket
+import pathlib
 import subprocess
 import sys
 import time
@@ -22,132 +17,13 @@ import time
 import pytest
 import sqlite_utils
 
+from browser import (  # noqa: F401 (chromium and serve are fixtures)
+    COMPLETE, IN_PROGRESS, axe_violations, chromium, download_items, screenshot, serve,
+    wait_for_download)
 from helpers import FIXTURES
 
 DID1 = "did:plc:bannd6yz2emrvftva2hipgad"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage"]
-
-
-def browser_missing():
-    if importlib.util.find_spec("selenium") is None:
-        return "selenium is not installed"
-    if not CHROMIUM:
-        return "chromium is not installed"
-    if not os.path.exists(CHROMEDRIVER):
-        return "chromium-driver is not installed"
-    return None
-
-
-@pytest.fixture
-def chromium(tmp_path):
-    missing = browser_missing()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail("CI is set and %s: the end-to-end test cannot run" % missing)
-        pytest.skip(missing)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS + ["--user-data-dir=%s" % (tmp_path / "profile")]:
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {
-        "download.default_directory": str(downloads),
-        "download.prompt_for_download": False,
-        "safebrowsing.enabled": False,
-    })
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        driver.set_page_load_timeout(30)
-        driver.execute_cdp_cmd("Browser.setDownloadBehavior",
-                               {"behavior": "allow", "downloadPath": str(downloads)})
-        driver.downloads = downloads
-        yield driver
-    finally:
-        driver.quit()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``datasette serve`` of one archive on 127.0.0.1, stopped afterwards."""
-
-    def __init__(self, path, log_path):
-        self.port = free_port()
-        self.log = open(log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "datasette", "serve", str(path), "--host", "127.0.0.1",
-             "--port", str(self.port)],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        self.log_path = log_path
-        self.url = "http://127.0.0.1:%d" % self.port
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("datasette serve exited: %s" % self.output())
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/-/versions.json")
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise
-                time.sleep(0.2)
-
-    def output(self):
-        self.log.flush()
-        return pathlib.Path(self.log_path).read_text(errors="replace")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
-
-
-@pytest.fixture
-def serve(tmp_path):
-    servers = []
-
-    def start(path):
-        servers.append(Server(path, tmp_path / ("server-%d.log" % len(servers))))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-def wait_for_download(directory, name, timeout=60):
-    path = directory / name
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        partial = list(directory.glob("*.crdownload"))
-        if path.exists() and not partial:
-            return path
-        time.sleep(0.2)
-    raise AssertionError("no complete %s in %s: %s" % (name, directory,
-                                                       sorted(os.listdir(directory))))
+BENCHMARKS = pathlib.Path(__file__).parent.parent / "benchmarks"
 
 
 def corrupt_second_page(tmp_path):
@@ -164,7 +40,24 @@ def corrupt_second_page(tmp_path):
     return path, uri
 
 
-def test_export_page_downloads_the_golden(chromium, serve, tmp_path):
+def wait_for_state(driver, states=("done", "failed", "cancelled", "unavailable"), timeout=60):
+    """The export page's status once it is one of ``states``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = driver.execute_script(
+            "return document.getElementById('bsky-export-status').getAttribute('data-state')")
+        if state in states:
+            return state
+        assert time.monotonic() < deadline, "the page is still %r" % state
+        time.sleep(0.1)
+
+
+def text_of(driver, element_id):
+    return driver.execute_script("return document.getElementById(arguments[0]).textContent",
+                                 element_id)
+
+
+def test_export_page_downloads_the_golden_with_progress(chromium, serve, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -178,23 +71,19 @@ def test_export_page_downloads_the_golden(chromium, serve, tmp_path):
     Select(chromium.find_element(By.ID, "bsky-export-did")).select_by_value(DID1)
     chromium.find_element(By.ID, "bsky-export-json").click()
     chromium.find_element(By.ID, "bsky-export-submit").click()
+    assert wait_for_state(chromium) == "done"
+    golden = (FIXTURES / "expected/realistic-did1.json").read_bytes()
+    assert text_of(chromium, "bsky-export-numbers").startswith(
+        "107 of 107 posts · %.1f KB" % (len(golden) / 1000))
+    assert chromium.execute_script("return document.getElementById('bsky-export-bar').value") == 107
+    assert not chromium.find_element(By.ID, "bsky-export-cancel").is_displayed()
+    screenshot(chromium, "done")
     downloaded = wait_for_download(chromium.downloads, "posts.json")
-    assert downloaded.read_bytes() == (FIXTURES / "expected/realistic-did1.json").read_bytes()
+    assert downloaded.read_bytes() == golden
+    assert "progress=" in server.output()  # the download carried the page's progress id
 
 
-def download_items(driver):
-    """(file name, state, reason) of each download, from chrome://downloads."""
-    driver.get("chrome://downloads")
-    return driver.execute_script(
-        "const m = document.querySelector('downloads-manager');"
-        "const list = m && m.shadowRoot.querySelector('#downloadsList');"
-        "return list ? list.items.map(i => [i.fileName, i.state, i.lastReasonText]) : null;")
-
-
-IN_PROGRESS, COMPLETE = 0, 1  # Chromium's downloads.mojom State
-
-
-def test_browser_download_failing_part_way_is_not_completed(chromium, serve, tmp_path):
+def test_page_shows_a_rejected_row_and_the_download_fails(chromium, serve, tmp_path):
     from selenium.webdriver.common.by import By
 
     path, uri = corrupt_second_page(tmp_path)
@@ -202,6 +91,12 @@ def test_browser_download_failing_part_way_is_not_completed(chromium, serve, tmp
     chromium.get(server.url + "/broken/-/bsky-export")
     chromium.find_element(By.ID, "bsky-export-csv").click()
     chromium.find_element(By.ID, "bsky-export-submit").click()
+    assert wait_for_state(chromium) == "failed"
+    outcome = chromium.find_element(By.ID, "bsky-export-outcome")
+    assert uri in outcome.text and "column text" in outcome.text, outcome.text
+    assert outcome.get_attribute("class") == "message-error"
+    assert axe_violations(chromium) == []
+    screenshot(chromium, "failed")
     deadline = time.monotonic() + 30
     while True:
         items = download_items(chromium)
@@ -247,3 +142,75 @@ def test_curl_reports_a_failed_download(serve, tmp_path):
                          server.url + "/broken/-/bsky-export/posts.json?did=" + DID1],
                         capture_output=True, timeout=60)
     assert ok.returncode == 0 and ok.stdout == b"200"
+
+
+@pytest.fixture(scope="session")
+def big_archive(tmp_path_factory):
+    """30,000 posts from the benchmark's generator: about 30 MB of JSON."""
+    path = tmp_path_factory.mktemp("big") / "big.db"
+    subprocess.run([sys.executable, str(BENCHMARKS / "make_archive.py"), str(path),
+                    "--posts", "30000", "--dids", "1"], check=True, capture_output=True)
+    return path
+
+
+def throttle(driver, bytes_per_second):
+    """Chromium's network emulation: downloads arrive this fast at most."""
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 0, "downloadThroughput": bytes_per_second,
+        "uploadThroughput": -1})
+
+
+def fetch_json(server, path):
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    assert response.status == 200
+    try:
+        return json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def progress_of(driver):
+    return driver.execute_script(
+        "return [document.getElementById('bsky-export-bar').value,"
+        " document.getElementById('bsky-export-numbers').textContent]")
+
+
+def test_cancel_mid_way_cuts_the_download_off(chromium, serve, big_archive):
+    from selenium.webdriver.common.by import By
+
+    server = serve(big_archive)
+    throttle(chromium, 1_000_000)
+    chromium.get(server.url + "/big/-/bsky-export")
+    chromium.find_element(By.ID, "bsky-export-submit").click()
+    assert wait_for_state(chromium, ("running",)) == "running"
+    deadline = time.monotonic() + 30
+    while progress_of(chromium)[0] < 2000:
+        assert time.monotonic() < deadline, progress_of(chromium)
+        time.sleep(0.1)
+    while " posts/s · about " not in progress_of(chromium)[1]:  # after a few polls
+        assert time.monotonic() < deadline, progress_of(chromium)
+        time.sleep(0.1)
+    posts, numbers = progress_of(chromium)
+    assert " of 30,000 posts · " in numbers and " posts/s · about " in numbers, numbers
+    assert axe_violations(chromium) == []
+    screenshot(chromium, "running")
+    chromium.find_element(By.ID, "bsky-export-cancel").click()
+    assert wait_for_state(chromium) == "cancelled"
+    stopped_at = progress_of(chromium)[0]
+    assert 2000 <= stopped_at < 30000
+    outcome = chromium.find_element(By.ID, "bsky-export-outcome").text
+    assert outcome.startswith("Cancelled after %s of 30,000 posts." % format(stopped_at, ","))
+    screenshot(chromium, "cancelled")
+    assert "ASGI callable returned without completing response" in server.output()
+    progress_id = chromium.execute_script(
+        "return document.getElementById('bsky-export-progress-id').value")
+    time.sleep(1)  # no page runs after the cancel: the server's count stays
+    entry = fetch_json(server, "/big/-/bsky-export/progress/%s.json" % progress_id)
+    assert (entry["state"], entry["posts"], entry["total"]) == ("cancelled", stopped_at, 30000)
+    items = download_items(chromium)
+    (name, state, reason), = items
+    assert name == "posts.json" and state != COMPLETE, items
+    assert not (chromium.downloads / "posts.json").exists()

@@ -1,0 +1,190 @@
+"""Live progress of downloads started from the export page: the plugin's only state.
+
+A download that carries ``progress=<id>`` registers an entry here; the
+export page polls it (``GET .../progress/<id>.json``) and may cancel it
+(``POST .../progress/<id>/cancel``) while the browser saves the file itself.
+
+Entries live in memory only, one registry per Datasette instance. Each
+belongs to the actor who started the download (anonymous users are one
+actor, ``None``): another actor's id answers exactly like an unknown one.
+The registry is bounded: at most MAX_ENTRIES entries (the oldest finished
+ones go first, then the oldest running ones, whose downloads go on without
+progress), and a finished entry is freed KEEP_FINISHED seconds after it
+ended.
+"""
+
+import collections
+import re
+import time
+import weakref
+
+from datasette import Response
+from datasette.utils import tilde_decode
+
+from .access import actor_id
+
+MAX_ENTRIES = 200
+KEEP_FINISHED = 300.0  # seconds a finished entry stays readable
+ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+STATES = ("running", "done", "failed", "cancelled")
+
+_registries = weakref.WeakKeyDictionary()  # Datasette -> Registry
+
+
+def valid_id(value):
+    """True for an id the page may choose: 16-64 characters of ``[A-Za-z0-9_-]``."""
+    return isinstance(value, str) and ID.fullmatch(value) is not None
+
+
+class Entry:
+    """The progress of one download."""
+
+    __slots__ = ("id", "actor", "state", "posts", "total", "bytes", "error", "cancel_requested",
+                 "ended_at", "clock")
+
+    def __init__(self, entry_id, actor, total, clock=time.monotonic):
+        self.id = entry_id
+        self.actor = actor
+        self.state = "running"
+        self.posts = 0
+        self.total = total
+        self.bytes = 0
+        self.error = None
+        self.cancel_requested = False
+        self.ended_at = None
+        self.clock = clock
+
+    def sent(self, posts, size):
+        """``size`` more bytes went out; ``posts`` posts are exported so far."""
+        self.posts = posts
+        self.bytes += size
+
+    def end(self, state, error=None):
+        """The download ended: done, failed (with the message) or cancelled."""
+        if self.state != "running":
+            return
+        assert state in STATES[1:], state
+        self.state = state
+        self.error = error
+        self.ended_at = self.clock()
+
+    def request_cancel(self):
+        """The export stops before its next page (``ExportStream`` looks)."""
+        if self.state == "running":
+            self.cancel_requested = True
+
+    def as_dict(self):
+        return {"id": self.id, "state": self.state, "posts": self.posts, "total": self.total,
+                "bytes": self.bytes, "error": self.error}
+
+
+class Registry:
+    """Entries by (actor, id), bounded in count and age."""
+
+    def __init__(self, max_entries=MAX_ENTRIES, keep_finished=KEEP_FINISHED,
+                 clock=time.monotonic):
+        self.max_entries = max_entries
+        self.keep_finished = keep_finished
+        self.clock = clock
+        self.entries = collections.OrderedDict()  # oldest first
+
+    def __len__(self):
+        return len(self.entries)
+
+    def start(self, database, entry_id, actor, total):
+        """A new running entry (replacing the actor's earlier one with this id)."""
+        key = (database, actor_id(actor), entry_id)
+        self.entries.pop(key, None)
+        self.prune()
+        while len(self.entries) >= self.max_entries:
+            self._evict_one()
+        entry = self.entries[key] = Entry(entry_id, key[1], total, self.clock)
+        return entry
+
+    def get(self, database, entry_id, actor):
+        """The actor's entry with this id, or None (unknown, freed or another actor's)."""
+        self.prune()
+        return self.entries.get((database, actor_id(actor), entry_id))
+
+    def prune(self):
+        """Frees the entries that ended more than ``keep_finished`` seconds ago."""
+        now = self.clock()
+        expired = [key for key, entry in self.entries.items()
+                   if entry.ended_at is not None and now - entry.ended_at > self.keep_finished]
+        for key in expired:
+            del self.entries[key]
+
+    def _evict_one(self):
+        for key, entry in self.entries.items():
+            if entry.state != "running":
+                del self.entries[key]
+                return
+        self.entries.popitem(last=False)
+
+
+def registry(datasette):
+    """The registry of this Datasette instance."""
+    found = _registries.get(datasette)
+    if found is None:
+        found = _registries[datasette] = Registry()
+    return found
+
+
+class Untracked:
+    """The progress of a download started without ``progress=<id>``: not kept."""
+
+    cancel_requested = False
+
+    def sent(self, posts, size):
+        pass
+
+    def end(self, state, error=None):
+        pass
+
+
+# --------------------------------------------------------------------------
+# The two endpoints
+
+
+def routes(prefix):
+    """``(regex, view)`` for the progress endpoints under ``prefix`` (the export page's)."""
+    entry = prefix + r"/progress/(?P<progress_id>[A-Za-z0-9_-]{16,64})"
+    return [(entry + r"\.json$", progress_json), (entry + r"/cancel$", cancel)]
+
+
+def _find(datasette, request):
+    """The request's entry, or None: an unknown database, id or another actor's id."""
+    route = tilde_decode(request.url_vars["database"])
+    try:
+        name = datasette.get_database(route=route).name
+    except KeyError:
+        return None
+    return registry(datasette).get(name, request.url_vars["progress_id"], request.actor)
+
+
+def _answer(entry):
+    headers = {"cache-control": "no-store"}
+    if entry is None:
+        return Response.json({"ok": False, "error": "No such export in progress", "status": 404},
+                             status=404, headers=headers)
+    return Response.json(entry.as_dict(), headers=headers)
+
+
+async def progress_json(datasette, request):
+    """``GET .../progress/<id>.json``: the entry, or 404."""
+    if request.method not in ("GET", "HEAD"):
+        return Response.json({"ok": False, "error": "Use GET", "status": 405}, status=405,
+                             headers={"allow": "GET, HEAD"})
+    return _answer(_find(datasette, request))
+
+
+async def cancel(datasette, request):
+    """``POST .../progress/<id>/cancel`` (behind Datasette's CSRF protection):
+    the export stops before its next page. Answers the entry, or 404."""
+    if request.method != "POST":
+        return Response.json({"ok": False, "error": "Use POST to cancel", "status": 405},
+                             status=405, headers={"allow": "POST"})
+    entry = _find(datasette, request)
+    if entry is not None:
+        entry.request_cancel()
+    return _answer(entry)

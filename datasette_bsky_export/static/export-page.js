@@ -1,0 +1,195 @@
+/* The export page: the browser downloads natively (the form's target is a hidden
+   iframe), while this script polls the download's progress entry, shows posts of
+   total, posts/s and time left, and can cancel it. Without JavaScript the form
+   still works: the page redirects to the download. */
+(function () {
+  "use strict";
+  var POLL_MS = 500;
+  var GRACE_MS = 15000; // 404s while the download has not registered yet
+  var form = document.getElementById("bsky-export-form");
+  if (!form || !window.fetch) {
+    return;
+  }
+  var $ = function (id) { return document.getElementById(id); };
+  var status = $("bsky-export-status");
+  var bar = $("bsky-export-bar");
+  var title = $("bsky-export-status-title");
+  var numbers = $("bsky-export-numbers");
+  var outcome = $("bsky-export-outcome");
+  var cancelButton = $("bsky-export-cancel");
+  var cancelForm = $("bsky-export-cancel-form");
+  var submit = $("bsky-export-submit");
+  var idInput = $("bsky-export-progress-id");
+  var frame = $("bsky-export-frame");
+  var media = $("bsky-export-media");
+  var zip = $("bsky-export-zip");
+  var file = $("bsky-export-file");
+  var mediaCount = $("bsky-export-media-count");
+  var EMPTY = "No posts found in your archive matching the selected criteria. " +
+    "Try adjusting your date range or archive some posts first.";
+  var run = null;
+
+  function fmt(n) { return Math.round(n).toLocaleString("en-US"); }
+
+  function size(bytes) {
+    var units = ["bytes", "KB", "MB", "GB"];
+    var i = 0;
+    while (bytes >= 1000 && i < units.length - 1) { bytes /= 1000; i++; }
+    return (i ? bytes.toFixed(1) : fmt(bytes)) + " " + units[i];
+  }
+
+  function duration(seconds) {
+    if (seconds < 60) { return Math.max(1, Math.round(seconds)) + " s"; }
+    var m = Math.floor(seconds / 60);
+    if (m < 60) { return m + " min " + Math.round(seconds % 60) + " s"; }
+    return Math.floor(m / 60) + " h " + (m % 60) + " min";
+  }
+
+  function newId() {
+    var bytes = new Uint8Array(18);
+    window.crypto.getRandomValues(bytes);
+    return btoa(String.fromCharCode.apply(null, bytes)).replace(/\+/g, "-").replace(/\//g, "_");
+  }
+
+  function show(state, text, kind) {
+    status.setAttribute("data-state", state);
+    title.textContent = {
+      starting: "Starting the export", running: "Exporting", done: "Export complete",
+      failed: "Export failed", cancelled: "Export cancelled", unavailable: "Downloading"
+    }[state];
+    outcome.textContent = text || "";
+    outcome.className = kind ? "message-" + kind : "";
+    outcome.hidden = !text;
+    var finished = state !== "running" && state !== "starting";
+    cancelButton.hidden = finished;
+    submit.disabled = !finished;
+    if (finished && run) {
+      clearTimeout(run.timer);
+      run = null;
+    }
+  }
+
+  function showNumbers(entry) {
+    var now = Date.now();
+    var total = entry.total || 0;
+    bar.max = Math.max(total, 1);
+    bar.value = total ? Math.min(entry.posts, total) : (entry.state === "done" ? 1 : 0);
+    var text = fmt(entry.posts) + " of " + fmt(total) + " posts · " + size(entry.bytes);
+    if (entry.state === "running" && run) {
+      if (run.first === null) {
+        run.first = {t: now, posts: entry.posts};
+      } else if (now > run.first.t && entry.posts > run.first.posts) {
+        var rate = (entry.posts - run.first.posts) / ((now - run.first.t) / 1000);
+        text += " · " + fmt(rate) + " posts/s";
+        if (total > entry.posts) {
+          text += " · about " + duration((total - entry.posts) / rate) + " left";
+        }
+      }
+    }
+    numbers.textContent = text;
+  }
+
+  function finish(entry) {
+    if (entry.state === "done") {
+      show("done", entry.total === 0 ? EMPTY : "Your browser has saved the download.",
+           entry.total === 0 ? "warning" : "info");
+    } else if (entry.state === "failed") {
+      show("failed", entry.error || "The export failed.", "error");
+    } else if (entry.state === "cancelled") {
+      show("cancelled", "Cancelled after " + fmt(entry.posts) + " of " + fmt(entry.total) +
+           " posts. The download was cut off: your browser marks it as failed; " +
+           "any partial file is incomplete.", "warning");
+    }
+  }
+
+  function poll(current) {
+    fetch(form.getAttribute("data-progress-url") + current.id + ".json",
+          {credentials: "same-origin", cache: "no-store"})
+      .then(function (response) {
+        if (!response.ok) { throw new Error("HTTP " + response.status); }
+        return response.json();
+      })
+      .then(function (entry) {
+        if (run !== current) { return; }
+        current.seen = true;
+        showNumbers(entry);
+        if (entry.state === "running") {
+          show("running");
+          current.timer = setTimeout(function () { poll(current); }, POLL_MS);
+        } else {
+          finish(entry);
+        }
+      })
+      .catch(function () {
+        if (run !== current) { return; }
+        if (!current.seen && Date.now() - current.started < GRACE_MS) {
+          current.timer = setTimeout(function () { poll(current); }, POLL_MS);
+          return;
+        }
+        show("unavailable", "Live progress is unavailable from this server. The download " +
+             "goes on: your browser's downloads show how far it is.", "info");
+      });
+  }
+
+  form.addEventListener("submit", function () {
+    var id = newId();
+    idInput.value = id;
+    idInput.disabled = false;
+    form.target = frame.name;
+    setTimeout(function () { idInput.disabled = true; }, 0);
+    run = {id: id, started: Date.now(), seen: false, first: null, timer: null};
+    cancelForm.action = form.getAttribute("data-progress-url") + id + "/cancel";
+    status.hidden = false;
+    numbers.textContent = "";
+    bar.removeAttribute("value"); // indeterminate until the first answer
+    show("starting");
+    run.timer = setTimeout(function (current) { poll(current); }, POLL_MS, run);
+  });
+
+  // A page instead of a file in the frame: the download was refused before it started.
+  frame.addEventListener("load", function () {
+    var doc = frame.contentDocument;
+    var message = doc && doc.querySelector(".message-error");
+    if (run && message) {
+      show("failed", message.textContent.trim(), "error");
+    }
+  });
+
+  cancelButton.addEventListener("click", function () {
+    cancelButton.disabled = true;
+    fetch(cancelForm.action, {
+      method: "POST", credentials: "same-origin",
+      headers: {"content-type": "application/x-www-form-urlencoded"},
+      body: new URLSearchParams(new FormData(cancelForm)).toString()
+    }).finally(function () { cancelButton.disabled = false; });
+  });
+
+  // Media files go only into the ZIP: choosing them chooses the ZIP.
+  if (media && !media.disabled) {
+    media.addEventListener("change", function () {
+      if (media.checked) { zip.checked = true; }
+    });
+    file.addEventListener("change", function () {
+      if (file.checked) { media.checked = false; }
+    });
+  }
+
+  function refreshMediaCount() {
+    if (!media || media.disabled || !mediaCount) { return; }
+    var query = new URLSearchParams();
+    ["did", "start_date", "end_date"].forEach(function (name) {
+      var field = form.elements[name];
+      if (field && field.value) { query.set(name, field.value); }
+    });
+    fetch(form.getAttribute("data-media-url") + "?" + query.toString(),
+          {credentials: "same-origin", cache: "no-store"})
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (counted) { if (counted) { mediaCount.textContent = counted.message; } })
+      .catch(function () {});
+  }
+  ["bsky-export-did", "bsky-export-start", "bsky-export-end"].forEach(function (id) {
+    var field = $(id);
+    if (field) { field.addEventListener("change", refreshMediaCount); }
+  });
+  if (mediaCount && !mediaCount.textContent) { refreshMediaCount(); }
+})();

@@ -1,0 +1,283 @@
+"""Live progress of page downloads, in process on Datasette 0.65 and 1.0a: the
+progress and cancel endpoints, who may read and cancel an entry, CSRF, the
+registry's bounds, and the states an export ends in."""
+
+import asyncio
+import inspect
+import re
+import shutil
+import sqlite3
+
+import pytest
+from datasette.app import Datasette
+
+from helpers import FIXTURES
+from datasette_bsky_export import engine, progress, views
+
+DID1 = "did:plc:bannd6yz2emrvftva2hipgad"  # 107 posts in realistic.db
+ID = "page-made-id_0123456789"
+OTHER_ID = "another-id_9876543210"
+GOLDEN = FIXTURES / "expected/realistic-did1.json"
+
+
+def make_datasette(paths, config=None):
+    files = [str(p) for p in paths]
+    if "config" in inspect.signature(Datasette.__init__).parameters:
+        return Datasette(files, config=config)  # 1.0a: datasette.yaml
+    return Datasette(files, metadata=config)  # 0.65: metadata
+
+
+@pytest.fixture
+def ds(archive):
+    return make_datasette([archive("realistic.db")])
+
+
+def as_actor(ds, actor_id):
+    return {"ds_actor": ds.sign({"a": {"id": actor_id}}, "actor")} if actor_id else None
+
+
+def progress_url(entry_id, suffix=".json"):
+    return "/realistic/-/bsky-export/progress/%s%s" % (entry_id, suffix)
+
+
+async def download(ds, entry_id, actor=None, did=DID1):
+    return await ds.client.get("/realistic/-/bsky-export/posts.json?did=%s&progress=%s"
+                               % (did, entry_id), cookies=as_actor(ds, actor))
+
+
+# --------------------------------------------------------------------------
+# The endpoints
+
+
+@pytest.mark.asyncio
+async def test_finished_download_reports_done(ds):
+    response = await download(ds, ID)
+    assert response.status_code == 200
+    assert response.content == GOLDEN.read_bytes()
+    answer = await ds.client.get(progress_url(ID))
+    assert answer.status_code == 200
+    assert answer.headers["cache-control"] == "no-store"
+    assert answer.json() == {"id": ID, "state": "done", "posts": 107, "total": 107,
+                             "bytes": len(GOLDEN.read_bytes()), "error": None}
+
+
+@pytest.mark.asyncio
+async def test_total_is_the_export_count(ds):
+    response = await ds.client.get("/realistic/-/bsky-export/export.zip?format=csv&progress="
+                                   + ID)
+    answer = (await ds.client.get(progress_url(ID))).json()
+    assert (answer["state"], answer["posts"], answer["total"]) == ("done", 1500, 1500)
+    assert answer["bytes"] == len(response.content)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("bad", ["short", "x" * 65, "has space in it!!", "semi;colon_0123456789",
+                                 "ünïcödé_0123456789", ""])
+async def test_bad_progress_id_is_a_400(ds, bad):
+    response = await ds.client.get("/realistic/-/bsky-export/posts.json?progress=" + bad)
+    assert response.status_code == 400
+    assert response.json()["error"] == ("progress must be 16 to 64 characters of A-Z, a-z, "
+                                        "0-9, _ and -")
+    assert len(progress.registry(ds)) == 0
+
+
+@pytest.mark.asyncio
+async def test_unknown_id_is_a_404(ds):
+    for path in (progress_url(ID), "/nope/-/bsky-export/progress/%s.json" % ID):
+        response = await ds.client.get(path)
+        assert response.status_code == 404
+        assert response.json() == {"ok": False, "error": "No such export in progress",
+                                   "status": 404}
+
+
+@pytest.mark.asyncio
+async def test_another_actor_cannot_read_or_cancel(ds):
+    await download(ds, ID, actor="alice")
+    entry = progress.registry(ds).get("realistic", ID, {"id": "alice"})
+    entry.state, entry.ended_at = "running", None  # as if it were still going
+    unknown = await ds.client.get(progress_url(OTHER_ID))
+    for actor in ("bob", None):
+        theirs = await ds.client.get(progress_url(ID), cookies=as_actor(ds, actor))
+        assert (theirs.status_code, theirs.json()) == (404, unknown.json())
+        cancel = await post(ds, progress_url(ID, "/cancel"), actor)
+        assert (cancel.status_code, cancel.json()) == (404, unknown.json())
+    assert not entry.cancel_requested
+    mine = await ds.client.get(progress_url(ID), cookies=as_actor(ds, "alice"))
+    assert mine.status_code == 200 and mine.json()["posts"] == 107
+    cancel = await post(ds, progress_url(ID, "/cancel"), "alice")
+    assert cancel.status_code == 200 and entry.cancel_requested
+
+
+@pytest.mark.asyncio
+async def test_same_id_for_two_actors_is_two_entries(ds):
+    await download(ds, ID, actor="alice")
+    await download(ds, ID, actor="bob", did="did:plc:nobody")
+    alice = await ds.client.get(progress_url(ID), cookies=as_actor(ds, "alice"))
+    bob = await ds.client.get(progress_url(ID), cookies=as_actor(ds, "bob"))
+    assert (alice.json()["total"], bob.json()["total"]) == (107, 0)
+
+
+async def page_token(ds, actor):
+    """The csrftoken the export page's cancel form carries, and the cookies it set."""
+    page = await ds.client.get("/realistic/-/bsky-export", cookies=as_actor(ds, actor))
+    token = re.search(r'name="csrftoken" value="([^"]*)"', page.text).group(1)
+    cookies = dict(as_actor(ds, actor) or {})
+    cookies.update(page.cookies)
+    return token, cookies
+
+
+async def post(ds, path, actor, token=True, headers=None):
+    """A POST as the export page's script sends it (same origin, the page's token)."""
+    csrftoken, cookies = await page_token(ds, actor)
+    sent = {"sec-fetch-site": "same-origin", "origin": "http://localhost"}
+    sent.update(headers or {})
+    return await ds.client.post(path, cookies=cookies, headers=sent,
+                                data={"csrftoken": csrftoken if token else "forged"})
+
+
+@pytest.mark.asyncio
+async def test_cancel_is_csrf_protected(ds):
+    await download(ds, ID, actor="alice")
+    entry = progress.registry(ds).get("realistic", ID, {"id": "alice"})
+    entry.state, entry.ended_at = "running", None
+    forged = await post(ds, progress_url(ID, "/cancel"), "alice", token=False,
+                        headers={"sec-fetch-site": "cross-site", "origin": "http://evil.test"})
+    assert forged.status_code == 403
+    assert not entry.cancel_requested
+    response = await post(ds, progress_url(ID, "/cancel"), "alice")
+    assert response.status_code == 200 and entry.cancel_requested
+
+
+@pytest.mark.asyncio
+async def test_methods(ds):
+    await download(ds, ID)
+    assert (await ds.client.get(progress_url(ID, "/cancel"))).status_code == 405
+    response = await post(ds, progress_url(ID), None)
+    assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD"
+
+
+# --------------------------------------------------------------------------
+# Bounds
+
+
+def test_registry_bounds_count_and_age():
+    now = [1000.0]
+    registry = progress.Registry(clock=lambda: now[0])
+    entries = []
+    for i in range(1000):
+        entries.append(registry.start("db", "id-%016d" % i, {"id": "a%d" % (i % 7)}, 10))
+        if i % 2:
+            entries[-1].end("done")
+        assert len(registry) <= progress.MAX_ENTRIES
+    assert len(registry) == progress.MAX_ENTRIES
+    newest = entries[-1]
+    assert registry.get("db", newest.id, {"id": newest.actor}) is newest
+    assert registry.get("db", entries[0].id, {"id": entries[0].actor}) is None
+    running = [e for e in registry.entries.values() if e.state == "running"]
+    assert len(running) >= progress.MAX_ENTRIES // 2  # finished ones go first
+    now[0] += progress.KEEP_FINISHED + 1
+    registry.prune()
+    assert all(e.state == "running" for e in registry.entries.values())
+    for entry in running:
+        entry.end("cancelled")
+    now[0] += progress.KEEP_FINISHED + 1
+    assert registry.get("db", newest.id, {"id": newest.actor}) is None
+    assert len(registry) == 0
+
+
+@pytest.mark.asyncio
+async def test_a_thousand_downloads_keep_the_registry_bounded(ds):
+    for i in range(1000):
+        response = await download(ds, "many-ids-%012d" % i, did="did:plc:nobody")
+        assert response.status_code == 200
+    assert len(progress.registry(ds)) == progress.MAX_ENTRIES
+    assert (await ds.client.get(progress_url("many-ids-%012d" % 0))).status_code == 404
+    assert (await ds.client.get(progress_url("many-ids-%012d" % 999))).status_code == 200
+
+
+# --------------------------------------------------------------------------
+# How exports end: cancelled within one page, failed with the post and column
+
+
+class Stream:
+    """One download through the ASGI app, reading its messages as they come."""
+
+    def __init__(self, ds, query):
+        self.ds = ds
+        self.query = query
+        self.bodies = []
+        self.on_body = None
+
+    async def receive(self):
+        await asyncio.Event().wait()  # the client never leaves
+
+    async def send(self, message):
+        if message["type"] == "http.response.body":
+            self.bodies.append(message)
+            if self.on_body:
+                self.on_body(self)
+
+    async def run(self):
+        await self.ds.invoke_startup()
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "GET", "scheme": "http", "path": "/realistic/-/bsky-export/posts.json",
+            "raw_path": b"/realistic/-/bsky-export/posts.json",
+            "query_string": self.query.encode(), "root_path": "",
+            "headers": [(b"host", b"localhost")],
+            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8001),
+        }
+        await asyncio.wait_for(self.ds.app()(scope, self.receive, self.send), 60)
+        return self
+
+
+@pytest.mark.asyncio
+async def test_cancel_stops_before_the_next_page(ds, monkeypatch):
+    monkeypatch.setattr(views, "PAGE_SIZE", 100)
+    steps = []
+    original = engine.Export.step
+    monkeypatch.setattr(engine.Export, "step", lambda self, conn: steps.append(1) or original(
+        self, conn))
+    stream = Stream(ds, "progress=" + ID)
+    at_cancel = []
+
+    def cancel_after_three_messages(stream):
+        if len(stream.bodies) == 3:
+            at_cancel.append(len(steps))
+            progress.registry(ds).get("realistic", ID, None).request_cancel()
+
+    stream.on_body = cancel_after_three_messages
+    await stream.run()
+    assert len(steps) == at_cancel[0]  # no page ran after the cancel
+    assert all(m["more_body"] for m in stream.bodies)  # cut off, never complete-looking
+    entry = (await ds.client.get(progress_url(ID))).json()
+    assert entry["state"] == "cancelled" and entry["error"] is None
+    assert entry["posts"] == 100 * at_cancel[0] and entry["total"] == 1500
+    assert entry["bytes"] == sum(len(m["body"]) for m in stream.bodies)
+
+
+def corrupt(path, index, column="text"):
+    conn = sqlite3.connect(str(path))
+    uri = conn.execute("SELECT uri FROM posts ORDER BY created_at DESC, uri ASC "
+                       "LIMIT 1 OFFSET ?", [index]).fetchone()[0]
+    conn.execute("UPDATE posts SET %s = NULL WHERE uri = ?" % column, [uri])
+    conn.commit()
+    conn.close()
+    return uri
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("index", [5, 420], ids=["before the first byte", "after it"])
+async def test_rejected_row_fails_with_uri_and_column(tmp_path, monkeypatch, index):
+    monkeypatch.setattr(views, "PAGE_SIZE", 100)
+    path = tmp_path / "realistic.db"
+    shutil.copyfile(FIXTURES / "realistic.db", path)
+    uri = corrupt(path, index, "reply_parent")
+    ds = make_datasette([path])
+    stream = await Stream(ds, "progress=" + ID).run()
+    if index >= 100:  # a 200 cut off
+        assert stream.bodies and all(m["more_body"] for m in stream.bodies)
+    entry = (await ds.client.get(progress_url(ID))).json()
+    assert entry["state"] == "failed"
+    assert entry["error"].startswith("The export failed: post %s: column reply_parent: " % uri)
+    assert entry["posts"] == (index // 100) * 100
