@@ -34,3 +34,22 @@ def database_actions(datasette, actor, database):
     from .routes import action_links
 
     return lambda: action_links(datasette, actor, database)
+
+
+@hookimpl
+def top_table(datasette, request, database, table):  # Datasette 1.0a
+    from .routes import table_link
+
+    return lambda: table_link(datasette, request.actor, database, table)
+
+
+@hookimpl
+def extra_body_script(datasette, request, database, table, view_name):
+    from datasette import hookspecs
+
+    if view_name != "table" or hasattr(hookspecs, "top_table"):
+        return None  # 1.0a shows the link through top_table
+    from .routes import table_link_script
+
+    actor = request.actor if request is not None else None
+    return lambda: table_link_script(datasette, actor, database, table)

@@ -13,6 +13,8 @@
 ``<database>`` is Datasette's tilde-encoded database route.
 """
 
+import json
+
 from . import access, posts, progress, views
 
 
@@ -41,3 +43,22 @@ async def action_links(datasette, actor, database, table=None):
         "label": "Export posts (legacy JSON/CSV)",
         "description": "Download the posts as the bskyarchive app exported them",
     }]
+
+
+async def table_link(datasette, actor, database, table):
+    """The link to the export page shown at the top of the posts table page
+    (HTML), for actors who may view the posts table; else None."""
+    links = await action_links(datasette, actor, database, table)
+    if not links:
+        return None
+    return await datasette.render_template("bsky_export_link.html", {"href": links[0]["href"]})
+
+
+async def table_link_script(datasette, actor, database, table):
+    """Datasette 0.65 has no ``top_table`` hook: a script puts the same link
+    after the table page's header."""
+    html = await table_link(datasette, actor, database, table)
+    if html is None:
+        return None
+    return ("document.querySelector('.page-header').insertAdjacentHTML('afterend', %s);"
+            % json.dumps(html.strip()).replace("</", "<\\/"))

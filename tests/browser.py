@@ -219,6 +219,6 @@ def screenshot(driver, name):
         os.makedirs(folder, exist_ok=True)
         height = driver.execute_script("return document.documentElement.scrollHeight")
         width = driver.execute_script("return document.documentElement.clientWidth")
-        set_width(driver, width, max(600, height))
+        set_width(driver, width, min(max(600, height), 1200))
         driver.save_screenshot(os.path.join(
             folder, "%s-%s-%d.png" % (name, datasette.version.__version__, width)))

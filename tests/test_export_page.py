@@ -5,6 +5,7 @@ must sign in. The downloads it starts are tested in ``test_browser.py``.
 """
 
 import shutil
+import sqlite3
 
 import pytest
 
@@ -13,6 +14,7 @@ from browser import (  # noqa: F401 (chromium and serve are fixtures)
 from helpers import FIXTURES
 
 WIDTHS = [420, 1280]
+DID2 = "did:plc:u4mos7af5r2fquosbegzgsye"
 
 
 @pytest.fixture
@@ -61,3 +63,47 @@ def test_error_state_fits_and_is_accessible(chromium, serve, realistic, width):
     assert overflow(chromium) == [0, []]
     assert axe_violations(chromium) == []
     screenshot(chromium, "error")
+
+
+def test_posts_table_page_shows_the_way_in(chromium, serve, realistic):
+    from selenium.webdriver.common.by import By
+
+    server = serve(realistic)
+    chromium.get(server.url + "/realistic/posts")
+    link = chromium.find_element(By.CSS_SELECTOR, "p.bsky-export-link a")
+    assert link.is_displayed()  # on the page, not in the closed actions menu
+    assert link.text == "Export these posts as the bskyarchive app did"
+    top = chromium.find_element(By.CSS_SELECTOR, ".page-header").rect
+    assert link.rect["y"] > top["y"]
+    assert link.rect["y"] < chromium.find_element(By.CSS_SELECTOR, "table").rect["y"]
+    screenshot(chromium, "posts-table")
+    link.click()
+    assert chromium.title == "Export posts: realistic"
+
+
+def test_include_media_chooses_the_zip_and_counts_the_files(chromium, serve, realistic,
+                                                            tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    root = tmp_path / "media"
+    conn = sqlite3.connect(str(realistic))
+    paths = [p for p, in conn.execute(
+        "SELECT DISTINCT m.file_path FROM media m JOIN posts p ON p.uri = m.post_uri "
+        "WHERE p.did = ? AND p.has_media = 1", [DID2])]
+    conn.close()
+    for file_path in paths[3:]:
+        (root / file_path).parent.mkdir(parents=True, exist_ok=True)
+        (root / file_path).write_bytes(b"jpeg")
+    server = serve(realistic, {"plugins": {"datasette-bsky-export": {"media_root": str(root)}}})
+    chromium.get(server.url + "/realistic/-/bsky-export")
+    Select(chromium.find_element(By.ID, "bsky-export-did")).select_by_value(DID2)
+    count = chromium.find_element(By.ID, "bsky-export-media-count")
+    assert count.text == ""  # counted only once the ZIP is chosen
+    assert chromium.find_element(By.ID, "bsky-export-file").is_selected()
+    chromium.find_element(By.ID, "bsky-export-media").click()
+    assert chromium.find_element(By.ID, "bsky-export-zip").is_selected()
+    expected = "%d of %d media files found; 3 missing" % (len(paths) - 3, len(paths))
+    WebDriverWait(chromium, 20).until(lambda driver: count.text == expected, count.text)
+    chromium.find_element(By.ID, "bsky-export-file").click()
+    assert not chromium.find_element(By.ID, "bsky-export-media").is_selected()

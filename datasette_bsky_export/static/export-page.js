@@ -164,32 +164,46 @@
     }).finally(function () { cancelButton.disabled = false; });
   });
 
-  // Media files go only into the ZIP: choosing them chooses the ZIP.
-  if (media && !media.disabled) {
-    media.addEventListener("change", function () {
-      if (media.checked) { zip.checked = true; }
-    });
-    file.addEventListener("change", function () {
-      if (file.checked) { media.checked = false; }
-    });
-  }
-
+  // Media files go only into the ZIP: choosing them chooses the ZIP. Their count
+  // (a walk of the selection) is asked for once the ZIP is chosen.
   function refreshMediaCount() {
-    if (!media || media.disabled || !mediaCount) { return; }
+    if (!media || media.disabled || !mediaCount || !zip.checked) { return; }
     var query = new URLSearchParams();
     ["did", "start_date", "end_date"].forEach(function (name) {
       var field = form.elements[name];
       if (field && field.value) { query.set(name, field.value); }
     });
-    fetch(form.getAttribute("data-media-url") + "?" + query.toString(),
+    var asked = query.toString();
+    mediaCount.setAttribute("data-query", asked);
+    mediaCount.textContent = "Counting the media files…";
+    fetch(form.getAttribute("data-media-url") + "?" + asked,
           {credentials: "same-origin", cache: "no-store"})
-      .then(function (response) { return response.ok ? response.json() : null; })
-      .then(function (counted) { if (counted) { mediaCount.textContent = counted.message; } })
-      .catch(function () {});
+      .then(function (response) { return response.json(); })
+      .then(function (counted) {
+        if (mediaCount.getAttribute("data-query") === asked) {
+          mediaCount.textContent = counted.message || counted.error;
+        }
+      })
+      .catch(function () { mediaCount.textContent = ""; });
   }
-  ["bsky-export-did", "bsky-export-start", "bsky-export-end"].forEach(function (id) {
-    var field = $(id);
-    if (field) { field.addEventListener("change", refreshMediaCount); }
-  });
-  if (mediaCount && !mediaCount.textContent) { refreshMediaCount(); }
+  if (media && !media.disabled) {
+    media.addEventListener("change", function () {
+      if (media.checked && !zip.checked) {
+        zip.checked = true;
+        refreshMediaCount();
+      }
+    });
+    file.addEventListener("change", function () {
+      if (file.checked) {
+        media.checked = false;
+        mediaCount.textContent = "";
+      }
+    });
+    zip.addEventListener("change", refreshMediaCount);
+    ["bsky-export-did", "bsky-export-start", "bsky-export-end"].forEach(function (id) {
+      var field = $(id);
+      if (field) { field.addEventListener("change", refreshMediaCount); }
+    });
+    refreshMediaCount();
+  }
 })();
