@@ -198,13 +198,16 @@ def axe_violations(driver):
 
 def overflow(driver):
     """How far the page is wider than the viewport, and the elements of the
-    page's content that stick out of it (tag#id.class and right edge)."""
+    page's content that stick out of it or whose content spills out of them
+    (tag#id.class and right edge)."""
     return driver.execute_script(
         "const w = document.documentElement.clientWidth;"
         "const out = [];"
         "for (const el of document.querySelectorAll('section.content *')) {"
         "  const r = el.getBoundingClientRect();"
-        "  if (r.width && r.right > w + 0.5) out.push("
+        "  const spill = el.scrollWidth > el.clientWidth + 1"
+        "    && getComputedStyle(el).overflowX === 'visible';"
+        "  if ((r.width && r.right > w + 0.5) || spill) out.push("
         "    el.tagName + '#' + el.id + '.' + el.className + ' ' + Math.round(r.right));"
         "}"
         "return [document.documentElement.scrollWidth - w, out];")

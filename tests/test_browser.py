@@ -18,8 +18,8 @@ import pytest
 import sqlite_utils
 
 from browser import (  # noqa: F401 (chromium and serve are fixtures)
-    COMPLETE, IN_PROGRESS, axe_violations, chromium, download_items, screenshot, serve,
-    wait_for_download)
+    COMPLETE, IN_PROGRESS, axe_violations, chromium, download_items, overflow, screenshot, serve,
+    set_width, wait_for_download)
 from helpers import FIXTURES
 
 DID1 = "did:plc:bannd6yz2emrvftva2hipgad"
@@ -52,6 +52,15 @@ def wait_for_state(driver, states=("done", "failed", "cancelled", "unavailable")
         time.sleep(0.1)
 
 
+def fits_at_both_widths(driver, name):
+    """No horizontal overflow at a phone's and a desktop's width (and, with
+    BSKY_SCREENSHOTS set, a screenshot at each)."""
+    for width in (420, 1280):
+        set_width(driver, width)
+        assert overflow(driver) == [0, []], width
+        screenshot(driver, name)
+
+
 def text_of(driver, element_id):
     return driver.execute_script("return document.getElementById(arguments[0]).textContent",
                                  element_id)
@@ -77,7 +86,7 @@ def test_export_page_downloads_the_golden_with_progress(chromium, serve, tmp_pat
         "107 of 107 posts · %.1f KB" % (len(golden) / 1000))
     assert chromium.execute_script("return document.getElementById('bsky-export-bar').value") == 107
     assert not chromium.find_element(By.ID, "bsky-export-cancel").is_displayed()
-    screenshot(chromium, "done")
+    fits_at_both_widths(chromium, "done")
     downloaded = wait_for_download(chromium.downloads, "posts.json")
     assert downloaded.read_bytes() == golden
     assert "progress=" in server.output()  # the download carried the page's progress id
@@ -96,7 +105,7 @@ def test_page_shows_a_rejected_row_and_the_download_fails(chromium, serve, tmp_p
     assert uri in outcome.text and "column text" in outcome.text, outcome.text
     assert outcome.get_attribute("class") == "message-error"
     assert axe_violations(chromium) == []
-    screenshot(chromium, "failed")
+    fits_at_both_widths(chromium, "failed")
     deadline = time.monotonic() + 30
     while True:
         items = download_items(chromium)
@@ -196,14 +205,14 @@ def test_cancel_mid_way_cuts_the_download_off(chromium, serve, big_archive):
     posts, numbers = progress_of(chromium)
     assert " of 30,000 posts · " in numbers and " posts/s · about " in numbers, numbers
     assert axe_violations(chromium) == []
-    screenshot(chromium, "running")
+    fits_at_both_widths(chromium, "running")
     chromium.find_element(By.ID, "bsky-export-cancel").click()
     assert wait_for_state(chromium) == "cancelled"
     stopped_at = progress_of(chromium)[0]
     assert 2000 <= stopped_at < 30000
     outcome = chromium.find_element(By.ID, "bsky-export-outcome").text
     assert outcome.startswith("Cancelled after %s of 30,000 posts." % format(stopped_at, ","))
-    screenshot(chromium, "cancelled")
+    fits_at_both_widths(chromium, "cancelled")
     assert "ASGI callable returned without completing response" in server.output()
     progress_id = chromium.execute_script(
         "return document.getElementById('bsky-export-progress-id').value")

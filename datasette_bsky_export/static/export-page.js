@@ -91,8 +91,12 @@
 
   function finish(entry) {
     if (entry.state === "done") {
-      show("done", entry.total === 0 ? EMPTY : "Your browser has saved the download.",
-           entry.total === 0 ? "warning" : "info");
+      if (entry.total === 0) {
+        show("done", EMPTY, "warning");
+      } else {
+        show("done", "All " + fmt(entry.posts) + " posts were sent: your browser's " +
+             "downloads hold the file.", "info");
+      }
     } else if (entry.state === "failed") {
       show("failed", entry.error || "The export failed.", "error");
     } else if (entry.state === "cancelled") {
