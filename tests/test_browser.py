@@ -223,3 +223,37 @@ def test_cancel_mid_way_cuts_the_download_off(chromium, serve, big_archive):
     (name, state, reason), = items
     assert name == "posts.json" and state != COMPLETE, items
     assert not (chromium.downloads / "posts.json").exists()
+
+
+def test_download_goes_on_when_progress_is_unreachable(chromium, serve, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    path = tmp_path / "realistic.db"
+    shutil.copyfile(FIXTURES / "realistic.db", path)
+    server = serve(path)
+    chromium.execute_cdp_cmd("Network.enable", {})
+    chromium.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/-/bsky-export/progress/*"]})
+    chromium.get(server.url + "/realistic/-/bsky-export")
+    chromium.find_element(By.ID, "bsky-export-csv").click()
+    chromium.find_element(By.ID, "bsky-export-submit").click()
+    assert wait_for_state(chromium) == "unavailable"
+    assert text_of(chromium, "bsky-export-outcome").startswith(
+        "Live progress is unavailable from this server. The download goes on")
+    downloaded = wait_for_download(chromium.downloads, "posts.csv")
+    assert downloaded.read_bytes() == (FIXTURES / "expected/realistic-all.csv").read_bytes()
+
+
+def test_no_matching_posts_says_what_the_legacy_said(chromium, serve, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    path = tmp_path / "realistic.db"
+    shutil.copyfile(FIXTURES / "realistic.db", path)
+    server = serve(path)
+    chromium.get(server.url + "/realistic/-/bsky-export")
+    chromium.execute_script("document.getElementById('bsky-export-start').value = '2099-01-01'")
+    chromium.find_element(By.ID, "bsky-export-submit").click()
+    assert wait_for_state(chromium) == "done"
+    assert text_of(chromium, "bsky-export-outcome") == (
+        "No posts found in your archive matching the selected criteria. Try adjusting your "
+        "date range or archive some posts first.")
+    assert wait_for_download(chromium.downloads, "posts.json").read_bytes() == b"[]\n"

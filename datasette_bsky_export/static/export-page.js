@@ -6,6 +6,7 @@
   "use strict";
   var POLL_MS = 500;
   var GRACE_MS = 15000; // 404s while the download has not registered yet
+  var TRIES = 3; // failures of another kind (no answer, 5xx) before giving up
   var form = document.getElementById("bsky-export-form");
   if (!form || !window.fetch) {
     return;
@@ -110,7 +111,7 @@
     fetch(form.getAttribute("data-progress-url") + current.id + ".json",
           {credentials: "same-origin", cache: "no-store"})
       .then(function (response) {
-        if (!response.ok) { throw new Error("HTTP " + response.status); }
+        if (!response.ok) { throw response.status; }
         return response.json();
       })
       .then(function (entry) {
@@ -124,9 +125,11 @@
           finish(entry);
         }
       })
-      .catch(function () {
+      .catch(function (error) {
         if (run !== current) { return; }
-        if (!current.seen && Date.now() - current.started < GRACE_MS) {
+        current.failures = error === 404 ? 0 : current.failures + 1;
+        if (!current.seen && Date.now() - current.started < GRACE_MS &&
+            current.failures < TRIES) {
           current.timer = setTimeout(function () { poll(current); }, POLL_MS);
           return;
         }
@@ -141,7 +144,7 @@
     idInput.disabled = false;
     form.target = frame.name;
     setTimeout(function () { idInput.disabled = true; }, 0);
-    run = {id: id, started: Date.now(), seen: false, first: null, timer: null};
+    run = {id: id, started: Date.now(), seen: false, first: null, timer: null, failures: 0};
     cancelForm.action = form.getAttribute("data-progress-url") + id + "/cancel";
     status.hidden = false;
     numbers.textContent = "";
