@@ -10,7 +10,7 @@ import pytest
 from datasette import hookspecs
 
 from helpers import FIXTURES
-from test_routes import cookies, make_datasette, plugin
+from dsclient import cookies, make_datasette, plugin
 
 DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"
 DID2 = "did:plc:u4mos7af5r2fquosbegzgsye"

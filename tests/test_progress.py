@@ -2,15 +2,12 @@
 progress and cancel endpoints, who may read and cancel an entry, CSRF, the
 registry's bounds, and the states an export ends in."""
 
-import asyncio
-import inspect
 import re
 import shutil
 import sqlite3
 
 import pytest
-from datasette.app import Datasette
-
+from dsclient import Client, cookies, make_datasette
 from helpers import FIXTURES
 from datasette_bsky_export import engine, progress, views
 
@@ -20,20 +17,14 @@ OTHER_ID = "another-id_9876543210"
 GOLDEN = FIXTURES / "expected/realistic-did1.json"
 
 
-def make_datasette(paths, config=None):
-    files = [str(p) for p in paths]
-    if "config" in inspect.signature(Datasette.__init__).parameters:
-        return Datasette(files, config=config)  # 1.0a: datasette.yaml
-    return Datasette(files, metadata=config)  # 0.65: metadata
-
-
 @pytest.fixture
 def ds(archive):
     return make_datasette([archive("realistic.db")])
 
 
 def as_actor(ds, actor_id):
-    return {"ds_actor": ds.sign({"a": {"id": actor_id}}, "actor")} if actor_id else None
+    """The cookies of this actor, or none for an anonymous user."""
+    return cookies(ds, {"id": actor_id}) if actor_id else None
 
 
 def progress_url(entry_id, suffix=".json"):
@@ -121,17 +112,17 @@ async def page_token(ds, actor):
     """The csrftoken the export page's cancel form carries, and the cookies it set."""
     page = await ds.client.get("/realistic/-/bsky-export", cookies=as_actor(ds, actor))
     token = re.search(r'name="csrftoken" value="([^"]*)"', page.text).group(1)
-    cookies = dict(as_actor(ds, actor) or {})
-    cookies.update(page.cookies)
-    return token, cookies
+    sent = dict(as_actor(ds, actor) or {})
+    sent.update(page.cookies)
+    return token, sent
 
 
 async def post(ds, path, actor, token=True, headers=None):
     """A POST as the export page's script sends it (same origin, the page's token)."""
-    csrftoken, cookies = await page_token(ds, actor)
+    csrftoken, page_cookies = await page_token(ds, actor)
     sent = {"sec-fetch-site": "same-origin", "origin": "http://localhost"}
     sent.update(headers or {})
-    return await ds.client.post(path, cookies=cookies, headers=sent,
+    return await ds.client.post(path, cookies=page_cookies, headers=sent,
                                 data={"csrftoken": csrftoken if token else "forged"})
 
 
@@ -199,36 +190,17 @@ async def test_a_thousand_downloads_keep_the_registry_bounded(ds):
 # How exports end: cancelled within one page, failed with the post and column
 
 
-class Stream:
-    """One download through the ASGI app, reading its messages as they come."""
+class Stream(Client):
+    """A download through the ASGI app that calls ``on_body`` at each body message."""
 
-    def __init__(self, ds, query):
-        self.ds = ds
-        self.query = query
-        self.bodies = []
-        self.on_body = None
-
-    async def receive(self):
-        await asyncio.Event().wait()  # the client never leaves
+    def __init__(self, ds, query, on_body=None):
+        super().__init__(ds, "/realistic/-/bsky-export/posts.json", query)
+        self.on_body = on_body
 
     async def send(self, message):
-        if message["type"] == "http.response.body":
-            self.bodies.append(message)
-            if self.on_body:
-                self.on_body(self)
-
-    async def run(self):
-        await self.ds.invoke_startup()
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "method": "GET", "scheme": "http", "path": "/realistic/-/bsky-export/posts.json",
-            "raw_path": b"/realistic/-/bsky-export/posts.json",
-            "query_string": self.query.encode(), "root_path": "",
-            "headers": [(b"host", b"localhost")],
-            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8001),
-        }
-        await asyncio.wait_for(self.ds.app()(scope, self.receive, self.send), 60)
-        return self
+        await super().send(message)
+        if message["type"] == "http.response.body" and self.on_body:
+            self.on_body(self)
 
 
 @pytest.mark.asyncio
@@ -238,7 +210,6 @@ async def test_cancel_stops_before_the_next_page(ds, monkeypatch):
     original = engine.Export.step
     monkeypatch.setattr(engine.Export, "step", lambda self, conn: steps.append(1) or original(
         self, conn))
-    stream = Stream(ds, "progress=" + ID)
     at_cancel = []
 
     def cancel_after_three_messages(stream):
@@ -246,10 +217,9 @@ async def test_cancel_stops_before_the_next_page(ds, monkeypatch):
             at_cancel.append(len(steps))
             progress.registry(ds).get("realistic", ID, None).request_cancel()
 
-    stream.on_body = cancel_after_three_messages
-    await stream.run()
+    stream = await Stream(ds, "progress=" + ID, cancel_after_three_messages).run()
     assert len(steps) == at_cancel[0]  # no page ran after the cancel
-    assert all(m["more_body"] for m in stream.bodies)  # cut off, never complete-looking
+    assert not stream.complete  # cut off, never complete-looking
     entry = (await ds.client.get(progress_url(ID))).json()
     assert entry["state"] == "cancelled" and entry["error"] is None
     assert entry["posts"] == 100 * at_cancel[0] and entry["total"] == 1500
@@ -276,7 +246,7 @@ async def test_rejected_row_fails_with_uri_and_column(tmp_path, monkeypatch, ind
     ds = make_datasette([path])
     stream = await Stream(ds, "progress=" + ID).run()
     if index >= 100:  # a 200 cut off
-        assert stream.bodies and all(m["more_body"] for m in stream.bodies)
+        assert stream.bodies and not stream.complete
     entry = (await ds.client.get(progress_url(ID))).json()
     assert entry["state"] == "failed"
     assert entry["error"].startswith("The export failed: post %s: column reply_parent: " % uri)
