@@ -148,7 +148,7 @@ class Untracked:
 
 def routes(prefix):
     """``(regex, view)`` for the progress endpoints under ``prefix`` (the export page's)."""
-    entry = prefix + r"/progress/(?P<progress_id>[A-Za-z0-9_-]{16,64})"
+    entry = prefix + r"/progress/(?P<progress_id>%s)" % ID.pattern
     return [(entry + r"\.json$", progress_json), (entry + r"/cancel$", cancel)]
 
 

@@ -23,7 +23,7 @@ import weakref
 
 from datasette import Response
 
-from . import posts, progress
+from . import posts
 from .access import PLUGIN
 from .errors import HttpError, failure_message, loggable
 
@@ -116,12 +116,15 @@ class ExportStream(Response):
     ends with the empty final message only when every chunk was sent; an
     error from the iterator, or the client's ``http.disconnect``, ends it
     without one, and the iterator is closed so that no further page runs.
-    The download's slot is released when the response ends, however."""
+    The download's slot is released when the response ends, however. Its
+    progress entry gets the posts and bytes sent after each chunk and how
+    the download ended; a cancel asked on it stops the export before its
+    next page, cut off like a failure."""
 
     def __init__(self, first, chunks, export, receive, headers, content_type, label, slot,
-                 tracked=None):
+                 tracked):
         super().__init__(b"", headers=headers, content_type=content_type)
-        self.tracked = tracked or progress.Untracked()  # posts and bytes sent; cancel
+        self.tracked = tracked  # a progress entry (or Untracked): posts and bytes sent, cancel
         self.first = first
         self.chunks = chunks
         self.export = export
