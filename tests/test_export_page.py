@@ -39,6 +39,14 @@ def labels_in_word_columns(driver):
         "return bad;")
 
 
+def button_style(driver, element_id):
+    """Border radius, background colour and cursor: Datasette's button style
+    (radius .25rem, a pointer), not the browser's plain button."""
+    return driver.execute_script(
+        "const s = getComputedStyle(document.getElementById(arguments[0]));"
+        "return [s.borderTopLeftRadius, s.backgroundColor, s.cursor];", element_id)
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 def test_idle_page_fits_and_is_accessible(chromium, serve, realistic, width):
     server = serve(realistic)
@@ -46,6 +54,7 @@ def test_idle_page_fits_and_is_accessible(chromium, serve, realistic, width):
     chromium.get(server.url + "/realistic/-/bsky-export")
     assert overflow(chromium) == [0, []]
     assert labels_in_word_columns(chromium) == []
+    assert button_style(chromium, "bsky-export-submit") == ["4px", "rgb(0, 86, 179)", "pointer"]
     assert axe_violations(chromium) == []
     screenshot(chromium, "idle")
 
