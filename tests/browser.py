@@ -1,5 +1,6 @@
 """The end-to-end harness: a real ``datasette serve`` on 127.0.0.1, headless
-Chromium driven by Selenium, and axe-core injected into its pages.
+Chromium driven by Selenium, and axe-core injected into its pages. Its
+fixtures (``chromium``, ``serve``) reach the tests through ``conftest.py``.
 
 Needs Debian's ``chromium`` and ``chromium-driver``, PyPI's ``selenium`` and
 npm's ``axe-core`` (``npm install --prefix tests``, as ``.ci/run`` does).

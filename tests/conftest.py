@@ -5,6 +5,8 @@ import pytest
 
 from helpers import FIXTURES
 
+pytest_plugins = ["browser"]  # the chromium and serve fixtures of the browser tests
+
 
 @pytest.fixture
 def archive(tmp_path):

@@ -17,9 +17,9 @@ import time
 import pytest
 import sqlite_utils
 
-from browser import (  # noqa: F401 (chromium and serve are fixtures)
-    COMPLETE, IN_PROGRESS, axe_violations, chromium, download_items, overflow, screenshot, serve,
-    set_width, wait_for_download)
+from browser import (
+    COMPLETE, IN_PROGRESS, axe_violations, download_items, overflow, screenshot, set_width,
+    wait_for_download)
 from helpers import FIXTURES
 
 DID1 = "did:plc:bannd6yz2emrvftva2hipgad"

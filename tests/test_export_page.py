@@ -9,8 +9,7 @@ import sqlite3
 
 import pytest
 
-from browser import (  # noqa: F401 (chromium and serve are fixtures)
-    axe_violations, chromium, overflow, screenshot, serve, set_width)
+from browser import axe_violations, overflow, screenshot, set_width
 from helpers import FIXTURES
 
 WIDTHS = [420, 1280]
