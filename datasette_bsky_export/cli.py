@@ -1,8 +1,10 @@
 """``datasette bsky-export``: the legacy export from the command line.
 
-A thin adapter: options are checked by the engine, bytes come from the
-engine, the directory from exportdir. Errors the user can cause end in one
-line on stderr: exit 2 for bad options or archives, 1 for a failed export.
+A thin adapter: options are checked by click and the engine, bytes come
+from the engine (parallel.py runs it in several processes), the directory
+from exportdir. Every error the user can cause is a click exception: bad
+options or archives exit 2 with click's usage message, a failed export 1
+with one line; Ctrl-C or SIGTERM exits 130.
 """
 
 import errno
@@ -12,42 +14,38 @@ import signal
 import sqlite3
 import sys
 import time
-import urllib.parse
 
 import click
+from click.core import ParameterSource
 
-from . import engine, exportdir, posts
+from . import engine, exportdir, parallel, posts
 
-BUSY_TIMEOUT = 5.0
-
-
-class Failure(Exception):
-    """A one-line error for the user, with its exit code."""
-
-    def __init__(self, message, code=1):
-        super().__init__(message)
-        self.code = code
+BUSY_TIMEOUT = parallel.BUSY_TIMEOUT
+SHOWN_WARNINGS = 10
+NO_POSTS = ("No posts found in your archive matching the selected criteria. "
+            "Try adjusting your date range or archive some posts first.")
 
 
 def open_archive(path):
-    """A read-only connection to the archive, or Failure (exit 2)."""
-    if not os.path.exists(path):
-        raise Failure("no such file: %s" % path, 2)
-    if os.path.isdir(path):
-        raise Failure("%s is a directory, not an archive" % path, 2)
-    uri = "file:%s?mode=ro" % urllib.parse.quote(os.path.abspath(path))
+    """A read-only connection to the archive; click.BadParameter if it is not one."""
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, check_same_thread=False)
+        conn = parallel.connect_read_only(path, BUSY_TIMEOUT)
         engine.check_table(conn)
     except sqlite3.OperationalError as e:
         if _locked(e):
             raise _locked_failure(e) from None
-        raise Failure("cannot read %s as an SQLite archive: %s" % (path, e), 2) from None
-    except sqlite3.DatabaseError as e:
-        raise Failure("cannot read %s as an SQLite archive: %s" % (path, e), 2) from None
-    except engine.OptionError as e:
-        raise Failure("%s: %s" % (path, e), 2) from None
+        raise _bad_archive(path, e) from None
+    except (sqlite3.DatabaseError, engine.OptionError) as e:
+        raise _bad_archive(path, e) from None
     return conn
+
+
+def _bad_archive(path, error):
+    if isinstance(error, engine.OptionError):
+        message = "%s: %s" % (path, error)
+    else:
+        message = "cannot read %s as an SQLite archive: %s" % (path, error)
+    return click.BadParameter(message, param_hint="ARCHIVE")
 
 
 def _locked(error):
@@ -55,36 +53,44 @@ def _locked(error):
 
 
 def _locked_failure(error):
-    return Failure("the archive stayed locked by another process for %gs (%s); try again"
-                   % (BUSY_TIMEOUT, error))
+    return click.ClickException("the archive stayed locked by another process for %gs (%s); "
+                                "try again" % (BUSY_TIMEOUT, error))
 
 
 class Progress:
-    """posts done / total, rate and ETA on one terminal line of stderr."""
+    """click's progress bar on stderr, with posts/s beside it (``item_show_func``)."""
 
-    def __init__(self, total, enabled):
-        self.total = total
-        self.enabled = enabled
+    def __init__(self, total, label):
+        self.bar = click.progressbar(length=total, label=label, show_pos=True, file=sys.stderr,
+                                     item_show_func=lambda rate: rate)
+        self.bar.__enter__()
         self.started = time.monotonic()
-        self.shown = 0.0
+        self.done = 0
 
-    def __call__(self, done, final=False):
-        now = time.monotonic()
-        if not self.enabled or (not final and now - self.shown < 0.2):
-            return
-        self.shown = now
-        elapsed = max(now - self.started, 1e-9)
-        rate = done / elapsed
-        left = (self.total - done) / rate if rate and self.total > done else 0
-        percent = 100.0 * done / self.total if self.total else 100.0
-        sys.stderr.write(
-            "\r%s/%s posts %5.1f%%  %s posts/s  ETA %d:%02d   " % (
-                format(done, ","), format(self.total, ","), percent,
-                format(int(rate), ","), left // 60, left % 60)
-        )
-        if final:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+    def __call__(self, done):
+        rate = done / max(time.monotonic() - self.started, 1e-9)
+        self.bar.update(done - self.done, "%s posts/s" % format(int(rate), ","))
+        self.done = done
+
+    def close(self):
+        self.bar.__exit__(None, None, None)
+
+
+class Warnings:
+    """Warnings on stderr: the first SHOWN_WARNINGS, then (``summary``) how many in all."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, message):
+        self.count += 1
+        if self.count <= SHOWN_WARNINGS:
+            click.echo("Warning: %s" % message, err=True)
+
+    def summary(self):
+        if self.count > SHOWN_WARNINGS:
+            click.echo("Warning: %d media files not exported in all (%d more than shown)"
+                       % (self.count, self.count - SHOWN_WARNINGS), err=True)
 
 
 def _terminate(signum, frame):
@@ -98,104 +104,151 @@ def _size(n):
         n /= 1024.0
 
 
-@click.command()
-@click.argument("archive")
-@click.option("--format", "fmt", default="json", show_default=True, help="json or csv")
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="datasette-bsky-export", prog_name="datasette bsky-export")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(engine.FORMATS), default="json",
+              show_default=True, help="Format of the posts file")
 @click.option("--did", help="Export only this account's posts (default: all posts)")
 @click.option("--start-date", help="Only posts created on or after this day (YYYY-MM-DD, UTC)")
 @click.option("--end-date", help="Only posts created on or before this day (YYYY-MM-DD, UTC)")
-@click.option("--output", default="./exports", show_default=True,
-              help="Directory in which to create <did>/<timestamp>/")
+@click.option("--output", type=click.Path(file_okay=False), default="./exports",
+              show_default=True, help="Directory in which to create <did>/<timestamp>/")
 @click.option("--stdout", "to_stdout", is_flag=True, help="Stream only the posts file to stdout")
 @click.option("--include-media", is_flag=True, help="Copy the exported posts' media into media/")
-@click.option("--media-root", default=".", show_default=True,
-              help="Directory that relative media file_path values are under")
+@click.option("--media-root", type=click.Path(exists=True, file_okay=False), default=".",
+              show_default=True, help="Directory that relative media file_path values are under")
 @click.option("--batch-size", default=engine.DEFAULT_PAGE_SIZE, show_default=True,
               type=click.IntRange(1, engine.MAX_PAGE_SIZE), help="Posts per database page")
+@click.option("--jobs", type=click.IntRange(1, 64), default=parallel.default_jobs,
+              show_default="the usable CPUs, at most %d" % parallel.MAX_JOBS,
+              help="Processes that encode the export (1: this process alone)")
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary")
 @click.option("--check", is_flag=True,
               help="Write nothing; list each post the export would reject, exit 1 if any")
-def bsky_export(archive, fmt, did, start_date, end_date, output, to_stdout, include_media,
-                media_root, batch_size, quiet, check):
+@click.pass_context
+def bsky_export(ctx, archive, fmt, did, start_date, end_date, output, to_stdout, include_media,
+                media_root, batch_size, jobs, quiet, check):
     """Export the posts of a bskyarchive ARCHIVE in the legacy app's format.
 
     Writes OUTPUT/<did or all>/<YYYY-MM-DD_HH-MM-SS>/ with posts.json or
     posts.csv and manifest.json (and media/ with --include-media), or with
     --stdout streams the posts file alone.
     """
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        code = _run(archive, fmt, did, start_date, end_date, output, to_stdout, include_media,
-                    media_root, batch_size, quiet, check)
-    except Failure as e:
-        click.echo("Error: %s" % e, err=True)
-        code = e.code
-    except KeyboardInterrupt:
-        click.echo("\nError: interrupted; nothing was left behind", err=True)
-        code = 130
-    sys.exit(code)
-
-
-def _run(archive, fmt, did, start_date, end_date, output, to_stdout, include_media, media_root,
-         batch_size, quiet, check):
+    _refuse_conflicts(ctx, to_stdout, include_media, check)
     try:
         options = engine.ExportOptions(fmt, did, start_date, end_date, batch_size)
     except engine.OptionError as e:
-        raise Failure(str(e), 2) from None
-    if to_stdout and include_media:
-        raise Failure("--include-media needs a directory export, not --stdout", 2)
-    if include_media and not os.path.isdir(media_root):
-        raise Failure("--media-root %s is not a directory" % media_root, 2)
+        raise click.UsageError(str(e), ctx) from None
+    signal.signal(signal.SIGTERM, _terminate)
     conn = open_archive(archive)
     try:
         if check:
-            return _check(conn, options, quiet)
-        shown = not quiet and sys.stderr.isatty()
-        progress = Progress(engine.count(conn, options) if shown else 0, shown)
-        # The objects of Datasette, click and the plugins are there to stay:
-        # the cycle collector need not walk them again and again as pages
-        # come and go (about a tenth of a 1M-post JSON export's time).
-        gc.freeze()
-        try:
-            if to_stdout:
-                result = exportdir.stream(conn, options, sys.stdout.buffer, progress)
-            else:
-                result = exportdir.write(
-                    conn, options, output, include_media, media_root, progress,
-                    warn=lambda message: click.echo("Warning: %s" % message, err=True))
-        except posts.RowError as e:
-            raise Failure("%s; %s" % (e, "the output is incomplete" if to_stdout else
-                                      "no export was written")) from None
-        except sqlite3.OperationalError as e:
-            if _locked(e):
-                raise _locked_failure(e) from None
-            raise Failure("reading the archive failed: %s" % e) from None
-        except BrokenPipeError:  # the reader went away (`| head`): stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 1
-        except OSError as e:
-            reason = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is full",
-                      errno.EFBIG: "the file size limit was reached"}.get(e.errno, e.strerror or e)
-            raise Failure("writing the export failed: %s; %s" % (
-                reason, "the output is incomplete" if to_stdout else "no export was written"
-            )) from None
-        finally:
-            gc.unfreeze()
-        progress(result.posts, final=True)
-        if not quiet:
-            click.echo("Exported %s posts, %s media files, %s in %.1fs: %s" % (
-                format(result.posts, ","), format(result.media, ","), _size(result.bytes),
-                result.seconds, result.path or "stdout"), err=True)
-        return 0
+            code = _check(conn, options, jobs, quiet)
+        else:
+            code = _export(conn, options, jobs, quiet, to_stdout and sys.stdout.buffer,
+                           (output, include_media, media_root))
+    except KeyboardInterrupt:
+        click.echo("\nError: interrupted; nothing was left behind", err=True)
+        code = 130
     finally:
         conn.close()
+    ctx.exit(code)
 
 
-def _check(conn, options, quiet):
-    found = 0
-    for problem in engine.problems(conn, options):
-        found += 1
-        click.echo(str(problem))
+def _refuse_conflicts(ctx, to_stdout, include_media, check):
+    given = {name for name in ("output", "media_root")
+             if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
+    pairs = [(to_stdout and "output" in given, "--stdout", "--output"),
+             (to_stdout and include_media, "--stdout", "--include-media"),
+             (check and to_stdout, "--check", "--stdout"),
+             (check and "output" in given, "--check", "--output"),
+             (check and include_media, "--check", "--include-media")]
+    for conflict, one, other in pairs:
+        if conflict:
+            raise click.UsageError("%s cannot be used with %s" % (one, other), ctx)
+
+
+def _progress(conn, options, quiet, label):
+    if quiet or not sys.stderr.isatty():
+        return None
+    return Progress(engine.count(conn, options), label)
+
+
+def _export(conn, options, jobs, quiet, stdout, directory):
+    progress = _progress(conn, options, quiet, "Exporting")
+    warnings = Warnings()
+    # The objects of Datasette, click and the plugins are there to stay:
+    # the cycle collector need not walk them again and again as pages
+    # come and go (about a tenth of a 1M-post JSON export's time).
+    gc.freeze()
+    try:
+        result = _write(conn, options, jobs, progress, stdout, directory, warnings)
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    finally:
+        gc.unfreeze()
+        if progress:
+            progress.close()
+    warnings.summary()
+    if result.posts == 0:
+        click.echo("Warning: %s" % NO_POSTS, err=True)
     if not quiet:
-        click.echo("%d post(s) the %s export would reject" % (found, options.format), err=True)
-    return 1 if found else 0
+        click.echo("Exported %s posts, %s media files, %s in %.1fs: %s" % (
+            format(result.posts, ","), format(result.media, ","), _size(result.bytes),
+            result.seconds, result.path or "stdout"), err=True)
+    return 0
+
+
+def _write(conn, options, jobs, progress, stdout, directory, warnings):
+    """The export; its failures as click exceptions."""
+    lost = "the output is incomplete" if stdout else "no export was written"
+    try:
+        if stdout:
+            return exportdir.stream(conn, options, stdout, progress, jobs)
+        output, include_media, media_root = directory
+        return exportdir.write(conn, options, output, include_media, media_root, progress,
+                               warnings, jobs=jobs)
+    except posts.RowError as e:
+        raise click.ClickException("%s; %s" % (e, lost)) from None
+    except sqlite3.OperationalError as e:
+        if _locked(e):
+            raise _locked_failure(e) from None
+        raise click.ClickException("reading the archive failed: %s; %s" % (e, lost)) from None
+    except parallel.WorkerError as e:
+        raise click.ClickException("%s; %s" % (e, lost)) from None
+    except BrokenPipeError:
+        raise
+    except OSError as e:
+        where = "to stdout" if stdout else "the export under %s" % directory[0]
+        raise click.ClickException("writing %s failed: %s; %s" % (where, _reason(e), lost)) \
+            from None
+
+
+def _reason(error):
+    return {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is full",
+            errno.EFBIG: "the file size limit was reached"}.get(
+                error.errno, error.strerror or str(error))
+
+
+def _check(conn, options, jobs, quiet):
+    progress = _progress(conn, options, quiet, "Checking")
+    try:
+        outcome = parallel.check(conn, options, sys.stdout.buffer, jobs, progress)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except sqlite3.OperationalError as e:
+        raise click.ClickException("reading the archive failed: %s" % e) from None
+    except parallel.WorkerError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        if progress:
+            progress.close()
+    if not quiet:
+        count = outcome.rejected
+        click.echo("%s %s would be rejected" % (
+            format(count, ",") if count else "no", "post" if count < 2 else "posts"), err=True)
+    return 1 if outcome.rejected else 0

@@ -78,9 +78,10 @@ class ExportOptions:
         (0001-01-01 23:59:59 is not), so every end date bounds."""
         return self.end_date and "%s 23:59:59 +0000 UTC" % self.end_date
 
-    def pager(self):
+    def pager(self, after=None, until=None):
+        """The pager of the export, or of its range after ``after`` up to ``until``."""
         return KeysetPager(self.did, self.start_bound, self.end_bound, self.page_size,
-                           csv=self.format == "csv")
+                           csv=self.format == "csv", after=after, until=until)
 
 
 def check_table(conn):
@@ -97,6 +98,40 @@ def count(conn, options):
     """How many posts the export will hold (one COUNT with the same filters)."""
     sql, params = options.pager().count_sql()
     return conn.execute(sql, params).fetchone()[0]
+
+
+def page_text(fmt):
+    """How the pages of a ``fmt`` export read TEXT (see KeysetPager.fetch)."""
+    return bytearray if fmt == "csv" else str
+
+
+def page_parts(rows, fmt, fast_path=True, lead=b""):
+    """``lead``, then the posts of one page (CSV records, or JSON array items
+    joined by ``,\\n``) as an iterator of bytes pieces. Every row is checked
+    (RowError) before it returns; big posts are made as it is read."""
+    if fmt == "json":
+        return fast.json_parts(rows, fast_path, lead)
+    parts = fast.csv_parts(rows, fast_path)
+    return itertools.chain((lead,), parts) if lead else parts
+
+
+def head(fmt):
+    """The bytes before the first post."""
+    return CSV_BOM + posts.CSV_HEADER.encode() if fmt == "csv" else b"["
+
+
+def separator(fmt, posts_before):
+    """The bytes before a page's posts, after ``posts_before`` posts."""
+    if fmt == "csv":
+        return b""
+    return b"\n" if posts_before == 0 else b",\n"
+
+
+def tail(fmt, total):
+    """The bytes after the last of ``total`` posts."""
+    if fmt == "csv":
+        return b""
+    return b"\n]\n" if total else b"]\n"
 
 
 CHUNK_SIZE = 1 << 20  # bytes: small pieces of output are joined up to this size
@@ -144,20 +179,18 @@ class Export:
 
     def _page(self, conn):
         """Fetch the next page: its output as an iterator of bytes pieces."""
-        csv = self.options.format == "csv"
-        rows = self.pager.fetch(conn, bytearray if csv else str)
-        first, self.started = not self.started, True
-        if csv:
-            head = [CSV_BOM + posts.CSV_HEADER.encode()] if first else []
-            parts = [head, fast.csv_parts(rows, self.fast_path)]
-        elif rows:  # "[" and the separator go with the page's first post
-            lead = (b"[" if first else b"") + (b"\n" if self.posts == 0 else b",\n")
-            parts = [fast.json_parts(rows, self.fast_path, lead)]
+        fmt = self.options.format
+        rows = self.pager.fetch(conn, page_text(fmt))
+        lead, self.started = (b"" if self.started else head(fmt)), True
+        if rows:  # the head and the separator go with the page's first post
+            lead += separator(fmt, self.posts)
+            parts = [page_parts(rows, fmt, self.fast_path, lead)]
         else:
-            parts = [[b"["] if first else []]
+            parts = [[lead] if lead else []]
         self.posts += len(rows)
-        if not csv and self.pager.done:
-            parts.append([b"\n]\n" if self.posts else b"]\n"])
+        end = tail(fmt, self.posts) if self.pager.done else b""
+        if end:
+            parts.append([end])
         return itertools.chain.from_iterable(parts)
 
 
@@ -171,12 +204,23 @@ def iter_export(conn, options, fast_path=True):
         yield chunk
 
 
+def page_problems(rows, fmt):
+    """RowError of each row of a page that the export would reject, in
+    order: the page is encoded as the export encodes it (the fast path's
+    page checks), and split in halves down to single rows only where that
+    fails."""
+    try:
+        page_parts(rows, fmt)  # checks every row
+        return []
+    except posts.RowError as e:
+        if len(rows) == 1:
+            return [e]
+    half = len(rows) // 2
+    return page_problems(rows[:half], fmt) + page_problems(rows[half:], fmt)
+
+
 def problems(conn, options):
     """Each row the export would reject (RowError), without stopping."""
     pager = options.pager()
     while not pager.done:
-        for row in pager.fetch(conn):
-            try:
-                posts.check(row, options.format)
-            except posts.RowError as e:
-                yield e
+        yield from page_problems(pager.fetch(conn, page_text(options.format)), options.format)

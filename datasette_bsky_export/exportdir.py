@@ -2,21 +2,26 @@
 
 ``<output>/<did or "all">/<YYYY-MM-DD_HH-MM-SS>/`` holds ``posts.json`` or
 ``posts.csv``, ``manifest.json`` and, with media, ``media/``. Everything is
-written into a hidden ``.<name>.partial-<pid>`` directory beside the target
-and renamed into place only when complete; any failure removes it.
+written into a hidden ``.<name>.partial-<pid>-<random>`` directory beside the
+target and renamed into place only when complete; any failure removes it.
+The writing process holds an ``flock`` on that directory: a later export
+removes a partial directory only when it can take that lock, so only when
+its writer is gone, whatever PID namespace it ran in.
 """
 
 import datetime
+import fcntl
 import os
 import re
+import secrets
 import shutil
 import time
 
-from . import engine, manifest, media
+from . import manifest, media, parallel
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._:@+-]")
 _WRITEBACK_BYTES = 32 << 20
-_PARTIAL = re.compile(r"\..+\.partial-([0-9]+)\Z")
+_PARTIAL = re.compile(r"\..+\.partial-[0-9a-f-]+\Z")
 
 
 def safe_name(text):
@@ -55,21 +60,46 @@ class _Writeback:
 
 
 def _remove_stale_partials(parent):
-    """Remove partial directories left by a killed export whose process is gone."""
+    """Remove partial directories left by an export that is gone."""
     for entry in os.listdir(parent):
-        m = _PARTIAL.match(entry)
-        if m and not _alive(int(m.group(1))):
-            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+        if not _PARTIAL.match(entry):
+            continue
+        path = os.path.join(parent, entry)
+        try:
+            lock = _lock(path, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # its writer holds the lock (or it is gone already)
+            continue
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+        finally:
+            os.close(lock)
 
 
-def _alive(pid):
+def _lock(path, operation):
+    """A descriptor of the directory ``path`` holding ``flock(operation)``."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        fcntl.flock(fd, operation)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _make_partial(parent, stamp):
+    """A new partial directory and the descriptor holding its lock. A
+    directory removed between its mkdir and its lock is made again."""
+    while True:
+        path = os.path.join(parent, ".%s.partial-%d-%s" % (stamp, os.getpid(),
+                                                           secrets.token_hex(4)))
+        os.mkdir(path)
+        try:
+            fd = _lock(path, fcntl.LOCK_EX)
+        except FileNotFoundError:
+            continue
+        if os.path.exists(path) and os.path.samestat(os.stat(path), os.fstat(fd)):
+            return path, fd
+        os.close(fd)
 
 
 def _makedirs(path):
@@ -119,12 +149,13 @@ def _copy_file(chosen, uri, source, target):
 
 
 def write(conn, options, output, include_media=False, media_root=".", progress=None,
-          warn=None, now=None):
+          warn=None, now=None, jobs=1):
     """Export into a new legacy directory under ``output``; returns a Result.
 
-    ``progress(posts_done)`` is called after each page, ``warn(message)`` for
-    media that cannot be copied. Raises (after removing everything it wrote)
-    on any failure: RowError, OSError (a full disk), KeyboardInterrupt...
+    ``progress(posts_done)`` is called as posts are written, ``warn(message)``
+    for media that cannot be copied; ``jobs`` processes write the posts file
+    (parallel.write). Raises (after removing everything it wrote) on any
+    failure: RowError, OSError (a full disk), KeyboardInterrupt...
     """
     started = time.monotonic()
     now = now or datetime.datetime.now()
@@ -132,18 +163,13 @@ def write(conn, options, output, include_media=False, media_root=".", progress=N
     created = _makedirs(parent)
     _remove_stale_partials(parent)
     stamp = now.strftime("%Y-%m-%d_%H-%M-%S")
-    partial = os.path.join(parent, ".%s.partial-%d" % (stamp, os.getpid()))
+    partial, lock = _make_partial(parent, stamp)
     try:
-        os.mkdir(partial)
         posts_name = "posts." + options.format
         posts_path = os.path.join(partial, posts_name)
-        export = engine.Export(options)
-        with open(posts_path, "wb") as out:
-            writeback = _Writeback(out)
-            size = _write_chunks(conn, export, out, progress, lambda export: writeback())
-            out.flush()
-            os.fsync(out.fileno())
-        if export.posts == 0:
+        outcome = _write_posts(conn, options, posts_path, jobs, progress)
+        size = outcome.bytes
+        if outcome.posts == 0:
             os.remove(posts_path)  # the legacy writes only the manifest (and media/) then
             size = 0
         chosen = None
@@ -152,7 +178,7 @@ def write(conn, options, output, include_media=False, media_root=".", progress=N
             chosen = _copy_media(conn, options, media_root, os.path.join(partial, "media"),
                                  warn or (lambda message: None))
         media_count = chosen.count if chosen else 0
-        body = manifest.export_manifest(options, export.posts, media_count,
+        body = manifest.export_manifest(options, outcome.posts, media_count,
                                         len(chosen.names) if chosen else None)
         with open(os.path.join(partial, "manifest.json"), "wb") as out:
             out.write(body)
@@ -168,28 +194,31 @@ def write(conn, options, output, include_media=False, media_root=".", progress=N
             except OSError:
                 break
         raise
-    return Result(final, export.posts, media_count, size, time.monotonic() - started)
+    finally:
+        os.close(lock)
+    return Result(final, outcome.posts, media_count, size, time.monotonic() - started)
 
 
-def _write_chunks(conn, export, out, progress, after_page=None):
-    """Write every chunk of ``export`` to ``out``; returns the bytes written."""
-    size = 0
-    while True:
-        chunk = export.step(conn)
-        if chunk is None:
-            return size
-        out.write(chunk)
-        size += len(chunk)
-        if after_page:
-            after_page(export)
-        if progress:
-            progress(export.posts)
+def _write_posts(conn, options, path, jobs, progress):
+    """The posts file at ``path``, written by ``jobs`` processes and synced;
+    returns parallel.write's Outcome."""
+    with open(path, "wb") as out:
+        writeback = _Writeback(out)
+
+        def written(posts):
+            writeback()
+            if progress:
+                progress(posts)
+
+        outcome = parallel.write(conn, options, out, jobs, written)
+        out.flush()
+        os.fsync(out.fileno())
+    return outcome
 
 
-def stream(conn, options, out, progress=None):
+def stream(conn, options, out, progress=None, jobs=1):
     """Write the posts file alone to a binary file object; returns a Result."""
     started = time.monotonic()
-    export = engine.Export(options)
-    size = _write_chunks(conn, export, out, progress)
+    outcome = parallel.write(conn, options, out, jobs, progress)
     out.flush()
-    return Result(None, export.posts, 0, size, time.monotonic() - started)
+    return Result(None, outcome.posts, 0, outcome.bytes, time.monotonic() - started)

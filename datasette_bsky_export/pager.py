@@ -37,10 +37,43 @@ def _bind(value):
     return "?", value
 
 
-class KeysetPager:
-    """Yields pages of raw rows (``COLUMNS`` then ``rowid``)."""
+def _after(key):
+    """SQL and parameters for the rows after ``key`` (created_at, uri, rowid)."""
+    created, uri, rowid = key
+    if created is None:  # NULLs sort last in DESC order
+        after, params_after = "created_at IS NULL AND (%s)", []
+    else:
+        sql, value = _bind(created)
+        after = "created_at <= %s AND (created_at < %s OR %%s)" % (sql, sql)
+        params_after = [value, value]
+    if uri is None:  # NULL sorts first in ASC order
+        tail = "uri IS NOT NULL OR (uri IS NULL AND rowid > ?)"
+        params_tail = [rowid]
+    else:
+        sql, value = _bind(uri)
+        tail = "uri > %s OR (uri = %s AND rowid > ?)" % (sql, sql)
+        params_tail = [value, value, rowid]
+    return after % tail, params_after + params_tail
 
-    def __init__(self, did=None, start=None, end=None, page_size=DEFAULT_PAGE_SIZE, csv=False):
+
+def _until(key):
+    """SQL and parameters for the rows up to ``key`` included; a key from
+    range_keys (created_at and uri not NULL). ``created_at >= ?`` bounds the
+    index scan, so a range's last page stops at the range's end."""
+    created, uri, rowid = key
+    created_sql, created = _bind(created)
+    uri_sql, uri = _bind(uri)
+    sql = ("created_at >= %s AND (created_at > %s OR uri IS NULL OR uri < %s"
+           " OR (uri = %s AND rowid <= ?))")
+    return sql % (created_sql, created_sql, uri_sql, uri_sql), [created, created, uri, uri, rowid]
+
+
+class KeysetPager:
+    """Yields pages of raw rows (``COLUMNS`` then ``rowid``): all of the
+    export's, or with ``after``/``until`` keys those of one range."""
+
+    def __init__(self, did=None, start=None, end=None, page_size=DEFAULT_PAGE_SIZE, csv=False,
+                 after=None, until=None):
         self.page_size = page_size
         self.select = _SELECT % ", ".join(_CSV_COLUMNS.values() if csv else COLUMNS)
         self.where = []
@@ -54,7 +87,11 @@ class KeysetPager:
         if end is not None:
             self.where.append("created_at <= ?")
             self.params.append(end)
-        self.last = None  # (created_at, uri, rowid) of the last row returned
+        if until is not None:
+            sql, params = _until(until)
+            self.where.append(sql)
+            self.params += params
+        self.last = after  # (created_at, uri, rowid) of the last row returned
         self.done = False
 
     def count_sql(self):
@@ -65,22 +102,9 @@ class KeysetPager:
         where = list(self.where)
         params = list(self.params)
         if self.last is not None:
-            created, uri, rowid = self.last
-            if created is None:  # NULLs sort last in DESC order
-                after, params_after = "created_at IS NULL AND (%s)", []
-            else:
-                sql, value = _bind(created)
-                after = "created_at <= %s AND (created_at < %s OR %%s)" % (sql, sql)
-                params_after = [value, value]
-            if uri is None:  # NULL sorts first in ASC order
-                tail = "uri IS NOT NULL OR (uri IS NULL AND rowid > ?)"
-                params_tail = [rowid]
-            else:
-                sql, value = _bind(uri)
-                tail = "uri > %s OR (uri = %s AND rowid > ?)" % (sql, sql)
-                params_tail = [value, value, rowid]
-            where.append(after % tail)
-            params += params_after + params_tail
+            sql, after = _after(self.last)
+            where.append(sql)
+            params += after
         sql = self.select + (" WHERE " + " AND ".join(where) if where else "") + _ORDER
         return sql, params + [self.page_size]
 
@@ -109,3 +133,57 @@ class KeysetPager:
             last = rows[-1]
             self.last = (last[4], last[0], last[-1])
         return rows
+
+
+
+def _window(select, start, end, upto=None, above=None):
+    """``select`` over the posts within the date bounds whose created_at is
+    at most ``upto`` and more than ``above`` (each when given)."""
+    where, params = [], []
+    for op, value in ((">= ?", start), ("<= ?", end)):
+        if value is not None:
+            where.append("created_at " + op)
+            params.append(value)
+    for op, value in (("<=", upto), (">", above)):
+        if value is not None:
+            sql, value = _bind(value)
+            where.append("created_at %s %s" % (op, sql))
+            params.append(value)
+    return select + (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def range_keys(conn, every, start=None, end=None):
+    """Keys (created_at, uri, rowid) that cut the posts within the date
+    bounds into ranges of ``every`` rows in the legacy order: a range is the
+    rows after one key up to the next one included, so created_at ties may
+    straddle a cut and still land on exactly one side.
+
+    Counts on idx_posts_created_at alone (table rows are read only for the
+    ties of a cut), in one read transaction: the keys come from one snapshot,
+    strictly ascending. A DID filter is not applied: its ranges hold fewer
+    posts. A cut at a row whose uri is NULL is left out."""
+    keys = []
+    factory, conn.text_factory = conn.text_factory, bytearray
+    conn.execute("BEGIN")
+    try:
+        created, taken = None, 0  # the last cut's created_at; its ties in ranges so far
+        while True:
+            sql, params = _window("SELECT created_at FROM posts", start, end, created)
+            row = conn.execute(sql + " ORDER BY created_at DESC LIMIT 1 OFFSET ?",
+                               params + [taken + every - 1]).fetchone()
+            if row is None or row[0] is None:
+                return keys
+            if row[0] != created:
+                sql, params = _window("SELECT count(*) FROM posts", start, end, created, row[0])
+                taken -= conn.execute(sql, params).fetchone()[0]
+                created = row[0]
+            taken += every
+            sql, value = _bind(created)
+            key = conn.execute("SELECT created_at, uri, rowid FROM posts WHERE created_at = %s "
+                               "ORDER BY uri, rowid LIMIT 1 OFFSET ?" % sql,
+                               [value, taken - 1]).fetchone()
+            if key is not None and key[1] is not None:
+                keys.append(tuple(key))
+    finally:
+        conn.rollback()
+        conn.text_factory = factory

@@ -1,0 +1,300 @@
+"""--jobs: the export cut into ranges and written by worker processes, in
+order. Ranges are forced small (BSKY_EXPORT_RANGE_POSTS) so that the small
+fixture archives split into many."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import CASES, FIXTURES, case_id, expected_bytes
+from datasette_bsky_export import engine, parallel, posts
+from datasette_bsky_export.pager import range_keys
+
+DATASETTE = [sys.executable, "-m", "datasette", "bsky-export"]
+SCHEMA = (
+    "CREATE TABLE posts (uri TEXT PRIMARY KEY, cid TEXT NOT NULL, did TEXT NOT NULL, text TEXT, "
+    "created_at TIMESTAMP NOT NULL, indexed_at TIMESTAMP NOT NULL, has_media BOOLEAN DEFAULT 0, "
+    "like_count INTEGER DEFAULT 0, repost_count INTEGER DEFAULT 0, reply_count INTEGER DEFAULT 0, "
+    "quote_count INTEGER DEFAULT 0, is_reply BOOLEAN DEFAULT 0, reply_parent TEXT, embed_type TEXT, "
+    "embed_data JSON, labels JSON, archived_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)",
+    "CREATE INDEX idx_posts_created_at ON posts(created_at DESC)",
+)
+
+
+@pytest.fixture
+def small_ranges(monkeypatch):
+    def set_size(size):
+        monkeypatch.setenv(parallel.RANGE_POSTS_VARIABLE, str(size))
+    set_size(7)
+    return set_size
+
+
+def export(path, options, jobs, tmp_path, check=False):
+    """(bytes written, Outcome) of parallel.write (or check) into a file."""
+    conn = parallel.connect_read_only(path)
+    target = tmp_path / ("out-%d" % jobs)
+    try:
+        with open(target, "wb") as out:
+            outcome = (parallel.check if check else parallel.write)(conn, options, out, jobs)
+    finally:
+        conn.close()
+    return target.read_bytes(), outcome
+
+
+def case_options(case):
+    return engine.ExportOptions(case["format"], case["did"], case["start_date"], case["end_date"])
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_every_case_in_small_ranges(archive, tmp_path, small_ranges, case, jobs):
+    path = archive(case["db"])
+    if "expect_error" in case:
+        with pytest.raises(posts.RowError) as raised:
+            export(path, case_options(case), jobs, tmp_path)
+        error = case["expect_error"]
+        assert (raised.value.uri, raised.value.column) == (error["uri"], error["column"])
+    else:
+        got, outcome = export(path, case_options(case), jobs, tmp_path)
+        assert got == expected_bytes(case)
+        assert outcome.bytes == len(got)
+
+
+def test_ranges_are_real_and_small_archives_take_one_process(archive, tmp_path, small_ranges,
+                                                             monkeypatch):
+    path = archive("realistic.db")
+    conn = sqlite3.connect(str(path))
+    keys = range_keys(conn, 7)
+    assert len(keys) == 1500 // 7  # the last range holds the rest
+    small_ranges(2000)
+    assert range_keys(conn, 2000) == []
+
+    def no_pool(*args):
+        raise AssertionError("workers started for 1,500 posts")
+
+    monkeypatch.setattr(parallel, "_Pool", no_pool)
+    got, _ = export(path, engine.ExportOptions("json"), 2, tmp_path)
+    assert got == (FIXTURES / "expected" / "realistic-all.json").read_bytes()
+
+
+def tie_archive(path, groups):
+    """An archive whose created_at values come in tie groups of the given sizes."""
+    conn = sqlite3.connect(str(path))
+    for statement in SCHEMA:
+        conn.execute(statement)
+    n = 0
+    for day, size in enumerate(groups):
+        created = "2024-01-%02d 10:00:00 +0000 UTC" % (day + 1)
+        for _ in range(size):
+            # uris out of rowid order, so ties are ordered by uri, not by insertion
+            conn.execute(
+                "INSERT INTO posts VALUES (?, 'cid', 'did:plc:a', 'hi', ?, ?, 0, 0, 0, 0, 0, 0, "
+                "'', '', CAST('null' AS BLOB), CAST('null' AS BLOB), ?)",
+                ("at://did:plc:a/app.bsky.feed.post/%04d" % ((n * 37) % 1000), created, created,
+                 created))
+            n += 1
+    conn.commit()
+    return conn
+
+
+@pytest.mark.parametrize("every", [1, 2, 3, 5, 40])
+def test_ranges_cut_ties_and_cover_every_post_once(tmp_path, every):
+    conn = tie_archive(tmp_path / "ties.db", [7, 1, 12, 2, 9, 1, 1, 30])
+    keys = range_keys(conn, every)
+    legacy = [r[0] for r in conn.execute(
+        "SELECT uri FROM posts ORDER BY created_at DESC, uri ASC")]
+    bounds = [None, *keys, None]
+    options = engine.ExportOptions("json", page_size=2)
+    seen = []
+    for after, until in zip(bounds, bounds[1:]):
+        pager = options.pager(after, until)
+        in_range = []
+        while not pager.done:
+            in_range += [row[0] for row in pager.fetch(conn)]
+        assert every >= 40 or len(in_range) == every or until is None
+        seen += in_range
+    assert seen == legacy  # each post exactly once, in the legacy order
+    if every in (2, 5):  # some cut falls inside a tie group: both sides hold ties
+        assert any(a[0] == b[0] for a, b in zip(keys, keys[1:]))
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_ties_straddling_cuts_export_in_legacy_order(tmp_path, small_ranges, jobs, fmt):
+    small_ranges(3)
+    tie_archive(tmp_path / "ties.db", [7, 1, 12, 2, 9, 1, 1, 30]).close()
+    options = engine.ExportOptions(fmt, page_size=2)
+    single, _ = export(tmp_path / "ties.db", options, 1, tmp_path)
+    many, outcome = export(tmp_path / "ties.db", options, jobs, tmp_path)
+    assert many == single and outcome.posts == 63
+
+
+def with_bad_rows(path, positions):
+    """Make the posts at these positions of the legacy order (realistic.db)
+    rows the export rejects (text NULL); returns their uris in legacy order."""
+    conn = sqlite3.connect(str(path))
+    order = [r[0] for r in conn.execute("SELECT uri FROM posts ORDER BY created_at DESC, uri")]
+    bad = [order[p] for p in sorted(positions)]
+    conn.executemany("UPDATE posts SET text = NULL WHERE uri = ?", [(u,) for u in bad])
+    conn.commit()
+    conn.close()
+    return bad
+
+
+@pytest.mark.parametrize("positions", [[1400], [700, 701], [300, 1499], [20, 27, 900]])
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_the_first_rejected_row_in_legacy_order_fails_the_export(archive, tmp_path, small_ranges,
+                                                                  positions, jobs):
+    """A later range with a bad row may be met first by another worker; the
+    error is still the first bad row in the legacy order."""
+    small_ranges(25)
+    path = archive("realistic.db")
+    bad = with_bad_rows(path, positions)
+    for fmt in ("json", "csv"):
+        with pytest.raises(posts.RowError) as raised:
+            export(path, engine.ExportOptions(fmt), jobs, tmp_path)
+        assert (raised.value.uri, raised.value.column) == (bad[0], "text")
+    got, outcome = export(path, engine.ExportOptions("json"), jobs, tmp_path, check=True)
+    lines = got.decode().splitlines()
+    assert len(lines) == len(bad)
+    assert all(line.startswith("post %s: column text: " % uri) for line, uri in zip(lines, bad))
+    assert outcome.rejected == len(bad) and outcome.posts == 1500
+
+
+@pytest.mark.parametrize("jobs", ["2", "3"])
+def test_check_in_parallel_lists_what_one_process_lists(archive, small_ranges, jobs):
+    path = str(archive("rejects.db"))
+    one = subprocess.run(DATASETTE + [path, "--check", "--jobs", "1"], capture_output=True)
+    many = subprocess.run(DATASETTE + [path, "--check", "--jobs", jobs], capture_output=True)
+    assert one.returncode == many.returncode == 1
+    assert many.stdout == one.stdout and one.stdout.count(b"\n") > 20
+    assert many.stderr == one.stderr == b"%d posts would be rejected\n" % one.stdout.count(b"\n")
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_cli_directory_and_stdout_with_jobs(archive, tmp_path, small_ranges, fmt):
+    path = str(archive("realistic.db"))
+    golden = (FIXTURES / "expected" / ("realistic-all." + fmt)).read_bytes()
+    piped = subprocess.run(DATASETTE + [path, "--format", fmt, "--stdout", "--jobs", "2"],
+                           capture_output=True)
+    assert piped.returncode == 0 and piped.stdout == golden
+    out = tmp_path / "out"
+    done = subprocess.run(DATASETTE + [path, "--format", fmt, "--output", str(out), "--jobs", "3",
+                                       "--batch-size", "3"], capture_output=True)
+    assert done.returncode == 0, done.stderr
+    (stamp,) = os.listdir(out / "all")
+    assert (out / "all" / stamp / ("posts." + fmt)).read_bytes() == golden
+    manifest = json.loads((out / "all" / stamp / "manifest.json").read_text())
+    assert manifest["post_count"] == 1500
+
+
+# ---------------------------------------------------------------------------
+# Processes killed and interrupted
+
+
+def workers_of(pid, count, timeout=30):
+    """The pids of ``count`` worker processes of ``pid``, once they run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                children = [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            children = []
+        if len([c for c in children if is_worker(c)]) >= count:
+            return children
+        time.sleep(0.005)
+    raise AssertionError("the workers never started")
+
+
+def is_worker(pid):
+    """Whether ``pid`` runs a worker already (a child not yet exec'ed does not)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return b"worker_main" in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def gone(pid, timeout=10):
+    """True once ``pid`` has exited (a zombie nobody reaps counts as gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    return True
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def start_export(path, output, extra=(), **kwargs):
+    env = dict(os.environ, **{parallel.RANGE_POSTS_VARIABLE: "5"})
+    args = ["--stdout"] if output is None else ["--output", str(output)]
+    return subprocess.Popen(DATASETTE + [str(path), "--jobs", "2", "--batch-size", "1", *args,
+                                         *extra], env=env, **kwargs)
+
+
+def stopped_workers(proc):
+    """Freeze the export mid-way: stop both workers as soon as they run."""
+    workers = workers_of(proc.pid, 2)
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    return workers
+
+
+def test_worker_killed_fails_the_export_and_leaves_nothing(archive, tmp_path):
+    output = tmp_path / "out"
+    proc = start_export(archive("realistic.db"), output, stderr=subprocess.PIPE, text=True)
+    workers = stopped_workers(proc)
+    assert any(".partial-" in name for name in os.listdir(output / "all"))
+    os.kill(workers[1], signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "a worker process of the export ended (killed by signal 9)" in err
+    assert "no export was written" in err and "Traceback" not in err
+    assert not output.exists()
+    assert all(gone(pid) for pid in workers)
+
+
+def test_worker_killed_on_stdout_never_ends_cleanly(archive, tmp_path):
+    with open(tmp_path / "stdout", "wb") as out:
+        proc = start_export(archive("realistic.db"), None, stdout=out, stderr=subprocess.PIPE)
+        workers = stopped_workers(proc)
+        os.kill(workers[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and b"the output is incomplete" in err
+    assert not (tmp_path / "stdout").read_bytes().endswith(b"\n]\n")
+    assert all(gone(pid) for pid in workers)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_parent_ends_its_workers(archive, tmp_path, sig):
+    output = tmp_path / "out"
+    proc = start_export(archive("realistic.db"), output, stderr=subprocess.PIPE, text=True,
+                        start_new_session=True)
+    workers = stopped_workers(proc)
+    os.killpg(proc.pid, sig)  # as the terminal's Ctrl-C: the parent's process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert not output.exists()
+    assert all(gone(pid) for pid in workers)
+
+
+def test_parent_killed_leaves_no_worker_behind(archive, tmp_path):
+    output = tmp_path / "out"
+    proc = start_export(archive("realistic.db"), output, stderr=subprocess.DEVNULL)
+    workers = workers_of(proc.pid, 2)
+    proc.kill()
+    proc.wait(timeout=30)
+    assert all(gone(pid) for pid in workers), "a worker outlived its parent"
+    leftovers = os.listdir(output / "all")
+    assert leftovers and all(".partial-" in name for name in leftovers)  # nothing looks done
