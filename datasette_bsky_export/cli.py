@@ -45,7 +45,7 @@ def _bad_archive(path, error):
         message = "%s: %s" % (path, error)
     else:
         message = "cannot read %s as an SQLite archive: %s" % (path, error)
-    return click.BadParameter(message, param_hint="ARCHIVE")
+    return click.BadParameter(message, param_hint="'ARCHIVE'")
 
 
 def _locked(error):
@@ -61,8 +61,9 @@ class Progress:
     """click's progress bar on stderr, with posts/s beside it (``item_show_func``)."""
 
     def __init__(self, total, label):
-        self.bar = click.progressbar(length=total, label=label, show_pos=True, file=sys.stderr,
-                                     item_show_func=lambda rate: rate)
+        self.bar = click.progressbar(length=total, label=label, show_pos=True,
+                                     show_percent=True, item_show_func=lambda rate: rate,
+                                     file=sys.stderr)
         self.bar.__enter__()
         self.started = time.monotonic()
         self.done = 0

@@ -1,6 +1,7 @@
 """`datasette bsky-export`: goldens through the CLI, the export directory,
 media, --check, errors, and that nothing half-done is left behind."""
 
+import importlib.metadata
 import json
 import os
 import re
@@ -21,7 +22,7 @@ DATASETTE = [sys.executable, "-m", "datasette"]
 
 
 def run(*args):
-    return CliRunner().invoke(cli, ["bsky-export", *map(str, args)])
+    return CliRunner().invoke(cli, ["bsky-export", *map(str, args)], prog_name="datasette")
 
 
 def case_args(case):
@@ -48,35 +49,73 @@ def test_case_to_stdout(archive, case):
         assert result.stdout_bytes == expected_bytes(case)
 
 
+USAGE = ("Usage: datasette bsky-export [OPTIONS] ARCHIVE\n"
+         "Try 'datasette bsky-export --help' for help.\n\n")
+
+
+def assert_usage_error(result, message):
+    """Exit 2 with click's usage message and one error line, as every bad option fails."""
+    assert result.exit_code == 2
+    assert result.stderr.startswith(USAGE), result.stderr
+    (line,) = result.stderr[len(USAGE):].splitlines()
+    assert line.startswith("Error: ") and message in line, line
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("args,message", [
-    (["--format", "xml"], "unknown format 'xml': use json or csv"),
+    (["--format", "xml"], "Invalid value for '--format': 'xml' is not one of 'json', 'csv'."),
     (["--start-date", "2024-13-01"], "start date 2024-13-01 is not a real date"),
     (["--end-date", "yesterday"], "end date must be a date as YYYY-MM-DD"),
     (["--start-date", "2024-03-01", "--end-date", "2024-02-01"], "is before start date"),
-    (["--batch-size", "0"], "--batch-size"),
-    (["--stdout", "--include-media"], "--include-media needs a directory export"),
+    (["--batch-size", "0"], "Invalid value for '--batch-size': 0 is not in the range"),
+    (["--jobs", "0"], "Invalid value for '--jobs': 0 is not in the range"),
+    (["--include-media"], "--stdout cannot be used with --include-media"),
+    (["--output", "somewhere"], "--stdout cannot be used with --output"),
+    (["--check"], "--check cannot be used with --stdout"),
 ])
-def test_bad_options_one_line_exit_2(archive, args, message):
-    result = run(archive("realistic.db"), "--stdout", *args)
-    assert result.exit_code == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.output
-    if args[0] != "--batch-size":  # click's own usage error for a non-integer range
-        assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+def test_bad_options_fail_as_usage_errors(archive, args, message):
+    assert_usage_error(run(archive("realistic.db"), "--stdout", *args), message)
 
 
-def test_bad_archives_exit_2(tmp_path):
+def test_check_refuses_output_and_media(archive, tmp_path):
+    db = archive("realistic.db")
+    assert_usage_error(run(db, "--check", "--output", tmp_path / "out"),
+                       "--check cannot be used with --output")
+    assert_usage_error(run(db, "--check", "--include-media"),
+                       "--check cannot be used with --include-media")
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_paths_name_the_path(tmp_path):
     (tmp_path / "notes.txt").write_text("not sqlite")
+    (tmp_path / "afile").write_text("")
     import sqlite3
     sqlite3.connect(str(tmp_path / "empty.db")).execute("CREATE TABLE other (x)")
-    for path, message in [(tmp_path / "missing.db", "no such file"),
-                          (tmp_path / "notes.txt", "cannot read"),
-                          (tmp_path / "empty.db", "no posts table"),
-                          (tmp_path, "is a directory")]:
-        result = run(path, "--stdout")
-        assert result.exit_code == 2, path
-        assert message in result.stderr
-        assert result.stderr.count("\n") == 1
+    db = tmp_path / "empty.db"
+    for args, message in [
+        ([tmp_path / "missing.db"], "Invalid value for 'ARCHIVE': File '%s' does not exist."
+         % (tmp_path / "missing.db")),
+        ([tmp_path], "Invalid value for 'ARCHIVE': File '%s' is a directory." % tmp_path),
+        ([tmp_path / "notes.txt"], "Invalid value for 'ARCHIVE': cannot read %s as an SQLite "
+         "archive" % (tmp_path / "notes.txt")),
+        ([db], "Invalid value for 'ARCHIVE': %s: no posts table" % db),
+        ([db, "--output", tmp_path / "afile"],
+         "Invalid value for '--output': Directory '%s' is a file." % (tmp_path / "afile")),
+        ([db, "--include-media", "--media-root", tmp_path / "nowhere"],
+         "Invalid value for '--media-root': Directory '%s' does not exist."
+         % (tmp_path / "nowhere")),
+    ]:
+        assert_usage_error(run(*args), message)
+
+
+def test_help_version_and_format_choice():
+    short = run("-h")
+    assert short.exit_code == 0 and short.stdout == run("--help").stdout
+    assert "--format [json|csv]" in short.stdout and "--jobs INTEGER RANGE" in short.stdout
+    version = run("--version")
+    assert version.exit_code == 0
+    assert version.stdout == "datasette bsky-export, version %s\n" % (
+        importlib.metadata.version("datasette-bsky-export"))
 
 
 def only_export_dir(output, did):
@@ -244,9 +283,14 @@ def test_check_lists_rejects(archive):
     for error in expected:
         assert any(error["column"] in line and (error["uri"] or "NULL uri") in line
                    for line in lines), error
-    assert "%d post(s) the json export would reject" % len(expected) in result.stderr
+    assert result.stderr == "%d posts would be rejected\n" % len(expected)
+    one = run(archive("rejects.db"), "--check", "--did", "did:plc:rej-text-null")
+    assert one.exit_code == 1 and one.stdout.count("\n") == 1
+    assert one.stderr == "1 post would be rejected\n"
     clean = run(archive("rejects.db"), "--check", "--did", "did:plc:rejects-clean")
     assert clean.exit_code == 0 and clean.stdout == ""
+    assert clean.stderr == "no post would be rejected\n"
+    assert run(archive("rejects.db"), "--check", "--quiet").stderr == ""
 
 
 def test_archive_is_opened_read_only(archive, tmp_path):
@@ -280,7 +324,8 @@ def test_full_disk_says_so_and_leaves_nothing(archive, tmp_path):
                                        "--output", str(output)],
                           preexec_fn=limit, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
-    assert "file size limit" in proc.stderr and "no export was written" in proc.stderr
+    assert proc.stderr == ("Error: writing the export under %s failed: the file size limit was "
+                           "reached; no export was written\n" % output)
     assert "Traceback" not in proc.stderr
     assert not output.exists()
 
@@ -291,7 +336,8 @@ def test_full_disk_on_stdout(archive):
                                            "--stdout"],
                               stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
     assert proc.returncode == 1
-    assert "the disk is full; the output is incomplete" in proc.stderr
+    assert proc.stderr == ("Error: writing to stdout failed: the disk is full; "
+                           "the output is incomplete\n")
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 130)])
@@ -333,16 +379,11 @@ def test_killed_export_looks_unfinished_and_next_run_works(archive, tmp_path):
         FIXTURES / "expected" / "realistic-all.json").read_bytes()
 
 
-def test_quiet_and_progress(archive, tmp_path):
-    db = archive("realistic.db")
-    quiet = run(db, "--stdout", "--quiet")
-    assert quiet.exit_code == 0 and quiet.stderr == ""
-    plain = run(db, "--stdout")
-    assert "\r" not in plain.stderr  # no progress bar when stderr is not a terminal
+def on_a_terminal(argv):
+    """(exit status, what stderr showed) of argv run with stderr on a pty."""
     import pty
     leader, follower = pty.openpty()
-    proc = subprocess.run(DATASETTE + ["bsky-export", str(db), "--output", str(tmp_path / "o")],
-                          stderr=follower, stdout=subprocess.DEVNULL, timeout=120)
+    proc = subprocess.Popen(argv, stderr=follower, stdout=subprocess.DEVNULL)
     os.close(follower)
     shown = b""
     try:
@@ -354,8 +395,99 @@ def test_quiet_and_progress(archive, tmp_path):
     except OSError:
         pass
     os.close(leader)
-    assert proc.returncode == 0
-    assert b"1,500/1,500 posts 100.0%" in shown and b"posts/s" in shown and b"ETA" in shown
+    return proc.wait(timeout=120), shown.decode()
+
+
+def test_quiet_and_progress(archive, tmp_path):
+    db = archive("realistic.db")
+    quiet = run(db, "--stdout", "--quiet")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    plain = run(db, "--stdout")
+    assert "\r" not in plain.stderr  # no progress bar when stderr is not a terminal
+    code, shown = on_a_terminal(DATASETTE + ["bsky-export", str(db), "--output",
+                                             str(tmp_path / "o")])
+    assert code == 0
+    assert re.search(r"Exporting  \[#+\]  1500/1500  100%  [0-9,]+ posts/s", shown), shown
+    code, shown = on_a_terminal(DATASETTE + ["bsky-export", str(archive("rejects.db")),
+                                             "--check"])
+    assert code == 1
+    assert re.search(r"Checking  \[#+\]  120/120  100%  [0-9,]+ posts/s", shown), shown
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_reader_that_goes_away_ends_it_quietly(archive, jobs):
+    """`datasette bsky-export ... | head`: no message, no traceback."""
+    env = dict(os.environ, BSKY_EXPORT_RANGE_POSTS="50")
+    export = subprocess.Popen(DATASETTE + ["bsky-export", str(archive("realistic.db")),
+                                           "--stdout", "--jobs", jobs],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    head = subprocess.run(["head", "-c", "100"], stdin=export.stdout, capture_output=True,
+                          timeout=60)
+    export.stdout.close()
+    err = export.stderr.read()
+    assert export.wait(timeout=60) == 1
+    assert err == b""
+    assert head.stdout == (FIXTURES / "expected" / "realistic-all.json").read_bytes()[:100]
+
+
+@pytest.mark.parametrize("to_stdout", [True, False])
+def test_no_posts_is_a_warning(archive, tmp_path, to_stdout):
+    where = ["--stdout"] if to_stdout else ["--output", tmp_path / "out"]
+    result = run(archive("realistic.db"), "--did", "did:plc:nobody", "--quiet", *where)
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "Warning: No posts found in your archive matching the selected criteria. "
+        "Try adjusting your date range or archive some posts first.\n")
+
+
+def test_missing_media_warns_ten_times_then_counts(archive, tmp_path):
+    db = archive("realistic.db")
+    root = tmp_path / "media-root"
+    all_paths, made = media_root_for(db, root)
+    for file_path in all_paths[:15]:
+        (root / file_path).unlink()
+    result = run(db, "--did", DID0, "--include-media", "--media-root", root, "--output",
+                 tmp_path / "out", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 11
+    assert all(line.startswith("Warning: media of ") for line in lines[:10])
+    assert lines[10] == "Warning: 15 media files not exported in all (5 more than shown)"
+
+
+def test_partial_of_a_dead_pid_whose_lock_is_held_is_kept(archive, tmp_path):
+    """A writer in another PID namespace: its PID means nothing here (no such
+    process), but it holds the lock on its partial directory."""
+    output = tmp_path / "out"
+    dead = next(pid for pid in range(4_000_000, 3_000_000, -1)
+                if not os.path.exists("/proc/%d" % pid))
+    partial = output / "all" / (".2026-01-01_00-00-00.partial-%d-0a1b2c3d" % dead)
+    partial.mkdir(parents=True)
+    (partial / "posts.json").write_bytes(b"[\n  {")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); "
+         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
+         str(partial)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert run(archive("realistic.db"), "--output", output).exit_code == 0
+        assert (partial / "posts.json").read_bytes() == b"[\n  {"  # left alone
+    finally:
+        holder.communicate("", timeout=30)  # the writer ends: its lock goes with it
+    assert run(archive("realistic.db"), "--output", output).exit_code == 0
+    assert not partial.exists()
+
+
+def test_partial_of_a_live_pid_without_its_lock_is_removed(archive, tmp_path):
+    """The PID in the name decides nothing: this one is alive (ours), but no
+    process holds the directory's lock, so its writer is gone."""
+    output = tmp_path / "out"
+    partial = output / "all" / (".2026-01-01_00-00-00.partial-%d-0a1b2c3d" % os.getpid())
+    partial.mkdir(parents=True)
+    (partial / "posts.json").write_bytes(b"[")
+    assert run(archive("realistic.db"), "--output", output).exit_code == 0
+    assert not partial.exists()
+    assert all(not name.startswith(".") for name in os.listdir(output / "all"))
 
 
 @pytest.mark.parametrize("did", [
@@ -384,7 +516,5 @@ def test_hostile_did_writes_nothing_outside_the_output(archive, tmp_path, did):
     (["--end-date", "2024-01-01\n"], "YYYY-MM-DD"),
 ])
 def test_hostile_options_exit_2(archive, tmp_path, args, message):
-    result = run(archive("realistic.db"), "--output", tmp_path / "out", *args)
-    assert result.exit_code == 2
-    assert message in result.stderr and "Traceback" not in result.output
+    assert_usage_error(run(archive("realistic.db"), "--output", tmp_path / "out", *args), message)
     assert not (tmp_path / "out").exists()

@@ -2,11 +2,14 @@
 writer holds it locked."""
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
+
+import pytest
 
 from helpers import FIXTURES
 
@@ -40,7 +43,8 @@ def legacy_order(path):
         "SELECT uri FROM posts ORDER BY created_at DESC, uri ASC")]
 
 
-def test_export_while_another_process_inserts_and_deletes(tmp_path):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_export_while_another_process_inserts_and_deletes(tmp_path, jobs):
     db = tmp_path / "live.db"
     db.write_bytes((FIXTURES / "realistic.db").read_bytes())
     conn = sqlite3.connect(str(db))
@@ -50,8 +54,9 @@ def test_export_while_another_process_inserts_and_deletes(tmp_path):
     victims = before[::7]  # spread over the whole order
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), *victims],
                               stdout=subprocess.PIPE, text=True)
-    export = subprocess.run(DATASETTE + [str(db), "--stdout", "--batch-size", "3"],
-                            capture_output=True, timeout=300)
+    env = dict(os.environ, BSKY_EXPORT_RANGE_POSTS="20")  # --jobs 2: 75 ranges
+    export = subprocess.run(DATASETTE + [str(db), "--stdout", "--batch-size", "3", "--jobs", jobs],
+                            capture_output=True, timeout=300, env=env)
     assert writer.communicate(timeout=120)[0].strip() == "done"
     assert export.returncode == 0, export.stderr
     got = [post["uri"] for post in json.loads(export.stdout)]
