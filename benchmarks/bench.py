@@ -2,8 +2,8 @@
 """Benchmark the export on synthetic archives and print one Markdown table.
 
     python benchmarks/bench.py [--sizes 100000,1000000 | --posts N] [--seed S]
-                               [--order random|feed] [--repeat R] [--data DIR]
-                               [--keep DIR] [--datasette PATH]
+                               [--order random|feed] [--repeat R] [--jobs 1,2]
+                               [--data DIR] [--keep DIR] [--datasette PATH]
                                [--serve-datasette PATH] [--datasette-seconds T]
 
 For each size it builds (or reuses, cached under benchmarks/data/ by size,
@@ -11,16 +11,20 @@ seed, order and a hash of make_archive.py) an archive and measures on it:
 
 * bare read    Python sqlite3 reading every posts column in the export order;
 * engine       engine.iter_export (json, csv) in a worker process;
-* cli stdout   ``datasette bsky-export ARCHIVE --format F --stdout`` > /dev/null;
+* cli stdout   ``datasette bsky-export ARCHIVE --format F --stdout --jobs N`` >
+               /dev/null, for each N of --jobs;
 * cli output   the same without --stdout, writing into a temporary directory;
+* cli check    ``datasette bsky-export ARCHIVE --check --jobs N`` (JSON);
 * datasette    Datasette's own ``/<db>/posts.csv?_stream=1&_size=max`` from a
                real ``datasette serve`` on 127.0.0.1, read for at most
                --datasette-seconds (a prefix of the table when that runs out).
 
 Bare read and engine are timed inside the worker (no interpreter start-up);
 CLI rows are wall time of the whole command, start-up included; the Datasette
-row times the HTTP read only. Peak RSS is the measured process's own
-(``os.wait4``). Every number printed is measured in the run that prints it.
+row times the HTTP read only; "x bare" is a row's time over the bare read's
+on the same archive. Peak RSS is that of the measured command's whole process
+tree (its workers included): the largest sum of their resident sets, sampled
+every 10 ms, or the command's own ``os.wait4`` peak if larger. Every number printed is measured in the run that prints it.
 Run it with the Python of the environment to test: ``datasette`` is taken
 from the same bin directory unless --datasette is given.
 """
@@ -52,9 +56,13 @@ BARE_SQL = "SELECT %s FROM posts ORDER BY created_at DESC, uri ASC" % COLUMNS
 # The engine's targets hold at every size; the CLI's (which pays Datasette's
 # start-up, about 0.6 s) on CLI_TARGET_SIZE posts and up, with the RSS bound.
 TARGET_POSTS_S = {"json": 60_000, "csv": 100_000}
-TARGET_RSS_MB = 100
+TARGET_RSS_MB = 150  # the whole process tree
 CLI_TARGET_SIZE = 1_000_000
 TARGET_RATIO = 11
+# --jobs 2 on CLI_TARGET_SIZE posts: --stdout time over the bare read's, by order
+TARGET_OVER_BARE = {"random": {"json": 1.6, "csv": 1.1}, "feed": {"json": 2.0, "csv": 1.4}}
+TARGET_DIRECTORY = 1.10  # --output time over --stdout time
+TARGET_CHECK = 1.5  # --check time over the JSON --stdout time
 
 
 def log(msg):
@@ -103,18 +111,46 @@ def worker(kind, fmt, path):
 # would report this process's size. Each measured command is therefore
 # started by a tiny launcher (a bare ``python -S``, ~10 MB), which
 # posix_spawns it, waits for it with os.wait4 and writes wall time, CPU time,
-# peak RSS and exit status to a file. The launcher ignores SIGINT (the command gets it).
+# peak RSS and exit status to a file. Meanwhile a thread sums the resident
+# sets of the command and all its descendants every 10 ms (``--jobs`` runs
+# workers); the larger of that peak and the command's own is written. The
+# launcher ignores SIGINT (the command gets it).
 
 LAUNCHER = r"""
-import os, signal, sys, time
+import os, signal, sys, threading, time
 res, argv = sys.argv[1], sys.argv[2:]
 signal.signal(signal.SIGINT, signal.SIG_IGN)
+PAGE = os.sysconf("SC_PAGE_SIZE")
+peak, done = [0], threading.Event()
+
+def tree_rss(pid):
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open("/proc/%d/statm" % p) as f:
+                total += int(f.read().split()[1]) * PAGE
+            with open("/proc/%d/task/%d/children" % (p, p)) as f:
+                todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+def sample(pid):
+    while not done.wait(0.01):
+        peak[0] = max(peak[0], tree_rss(pid))
+
 t0 = time.perf_counter()
 pid = os.posix_spawn(argv[0], argv, os.environ, setsigdef=(signal.SIGINT,))
+sampler = threading.Thread(target=sample, args=(pid,))
+sampler.start()
 _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - t0
+done.set()
+sampler.join()
 with open(res, "w") as f:
-    f.write("%r %r %d %d" % (wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss,
+    f.write("%r %r %d %d" % (wall, usage.ru_utime + usage.ru_stime,
+                             max(usage.ru_maxrss, peak[0] // 1024),
                              os.waitstatus_to_exitcode(status)))
 """
 CHILDREN = set()  # pids of live launchers (each leads its own process group)
@@ -401,17 +437,18 @@ def bench_size(a, size, results, notes):
     for fmt in ("json", "csv"):
         measure("engine.iter_export", fmt, lambda: in_worker("engine", fmt))
 
-    def cli_stdout(fmt):
+    def cli_stdout(fmt, jobs):
         with open(os.devnull, "wb") as null:
             wall, cpu, rss, _ = run_timed([a.datasette, "bsky-export", path, "--format", fmt,
-                                           "--stdout"], timeout, stdout=null)
+                                           "--stdout", "--jobs", str(jobs)], timeout,
+                                          stdout=null)
         return size, wall, cpu, rss, ""
 
-    def cli_output(fmt):
+    def cli_output(fmt, jobs):
         out_dir = tempfile.mkdtemp(prefix="bench-export-", dir=a.keep)
         try:
             wall, cpu, rss, _ = run_timed([a.datasette, "bsky-export", path, "--format", fmt,
-                                           "--output", out_dir], timeout)
+                                           "--output", out_dir, "--jobs", str(jobs)], timeout)
             written = file_size(out_dir, "posts." + fmt)
         finally:
             if not a.keep:
@@ -422,11 +459,18 @@ def bench_size(a, size, results, notes):
             a.failures.append("CLI --output %s on %d: %s" % (fmt, size, note))
         return size, wall, cpu, rss, note
 
+    def cli_check(jobs):
+        wall, cpu, rss, _ = run_timed([a.datasette, "bsky-export", path, "--check", "--jobs",
+                                       str(jobs)], timeout)
+        return size, wall, cpu, rss, ""
+
     if a.cli_ok:
-        for fmt in ("json", "csv"):
-            measure("CLI --stdout", fmt, lambda: cli_stdout(fmt))
-        for fmt in ("json", "csv"):
-            measure("CLI --output", fmt, lambda: cli_output(fmt))
+        for jobs in a.jobs:
+            for fmt in ("json", "csv"):
+                measure("CLI --stdout --jobs %d" % jobs, fmt, lambda: cli_stdout(fmt, jobs))
+            for fmt in ("json", "csv"):
+                measure("CLI --output --jobs %d" % jobs, fmt, lambda: cli_output(fmt, jobs))
+            measure("CLI --check --jobs %d" % jobs, "json", lambda: cli_check(jobs))
 
     def datasette_row():
         n, secs, rss, note = datasette_csv(a.serve_datasette, path, a.datasette_seconds)
@@ -456,45 +500,22 @@ def report(a, results, notes, info, startup):
     for k, v in info:
         add("| %s | %s |" % (k, v))
     add("")
-    add("| method | format | size | posts | seconds | posts/s | CPU s | peak RSS MB | note |")
-    add("|---|---|--:|--:|--:|--:|--:|--:|---|")
+    add("| method | format | size | posts | seconds | x bare | posts/s | CPU s | peak RSS MB "
+        "| note |")
+    add("|---|---|--:|--:|--:|--:|--:|--:|--:|---|")
+    bare = {r["size"]: r["seconds"] for r in results if r["method"] == "bare sqlite3 read"}
     for r in results:
         rate = r["posts"] / r["seconds"] if r["posts"] and r["seconds"] else None
-        add("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        over = r["seconds"] / bare[r["size"]] if r["seconds"] and bare.get(r["size"]) else None
+        add("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["method"], r["format"], f"{r['size']:,}", fmt_num(r["posts"], ","),
-            fmt_num(r["seconds"], ".2f"), fmt_num(rate, ",.0f"), fmt_num(r["cpu"], ".2f"),
-            fmt_num(r["rss"], ".0f"), r["note"]))
+            fmt_num(r["seconds"], ".2f"), fmt_num(over, ".2f"), fmt_num(rate, ",.0f"),
+            fmt_num(r["cpu"], ".2f"), fmt_num(r["rss"], ".0f"), r["note"]))
     add("")
     if startup is not None:
         add("CLI start-up alone (`datasette bsky-export --help`): %.2f s wall, "
             "included in the CLI rows.\n" % startup)
-
-    checks = []
-    for r in results:
-        cli = r["method"].startswith("CLI")
-        if r["posts"] is None or not (r["method"].startswith("engine") or
-                                      cli and r["size"] >= CLI_TARGET_SIZE):
-            continue
-        what = "%s %s on %s" % (r["method"], r["format"], f"{r['size']:,}")
-        rate = r["posts"] / r["seconds"]
-        goal = TARGET_POSTS_S[r["format"]]
-        checks.append((what + " posts/s", f"{rate:,.0f}", f">= {goal:,}", rate >= goal))
-        if cli:
-            checks.append((what + " peak RSS", "%.0f MB" % r["rss"], "<= %d MB" % TARGET_RSS_MB,
-                           r["rss"] <= TARGET_RSS_MB))
-    by = {(r["method"], r["format"], r["size"]): r for r in results}
-    sizes = sorted({r["size"] for r in results})
-    if len(sizes) > 1:
-        small, big = sizes[0], sizes[-1]
-        for method in ("CLI --stdout", "CLI --output"):
-            for f in ("json", "csv"):
-                s, b = by.get((method, f, small)), by.get((method, f, big))
-                if s and b and s["seconds"] and b["seconds"]:
-                    ratio = b["seconds"] / s["seconds"]
-                    limit = TARGET_RATIO * big / small / 10
-                    checks.append(("%s %s time(%s)/time(%s)" % (method, f, f"{big:,}",
-                                                                 f"{small:,}"),
-                                   "%.2f" % ratio, "<= %.4g" % limit, ratio <= limit))
+    checks = rate_targets(results) + ratio_targets(a, results, bare)
     if checks:
         add("| target | measured | goal | result |\n|---|--:|--:|---|")
         for what, got, goal, ok in checks:
@@ -503,6 +524,59 @@ def report(a, results, notes, info, startup):
     for n in dict.fromkeys(notes):
         add("- " + n)
     return "\n".join(out)
+
+
+def rate_targets(results):
+    """posts/s of the engine and of CLI exports on big archives; peak RSS of every CLI row."""
+    checks = []
+    for r in results:
+        if r["posts"] is None:
+            continue
+        what = "%s %s on %s" % (r["method"], r["format"], f"{r['size']:,}")
+        cli = r["method"].startswith("CLI")
+        if r["method"].startswith("engine") or (
+                cli and r["size"] >= CLI_TARGET_SIZE and "--check" not in r["method"]):
+            rate = r["posts"] / r["seconds"]
+            goal = TARGET_POSTS_S[r["format"]]
+            checks.append((what + " posts/s", f"{rate:,.0f}", f">= {goal:,}", rate >= goal))
+        if cli:
+            checks.append((what + " peak RSS", "%.0f MB" % r["rss"], "<= %d MB" % TARGET_RSS_MB,
+                           r["rss"] <= TARGET_RSS_MB))
+    return checks
+
+
+def ratio_targets(a, results, bare):
+    """Times over other times: the bare read, --stdout, JSON, and 100k."""
+    by = {(r["method"], r["format"], r["size"]): r["seconds"] for r in results if r["seconds"]}
+    sizes = sorted({r["size"] for r in results})
+    checks = []
+
+    def ratio(what, top, bottom, limit):
+        if top and bottom:
+            checks.append((what, "%.2f" % (top / bottom), "<= %.3g" % limit,
+                           top / bottom <= limit))
+
+    for size in sizes:
+        for jobs in a.jobs:
+            stdout, output = "CLI --stdout --jobs %d" % jobs, "CLI --output --jobs %d" % jobs
+            on = " on %s" % f"{size:,}"
+            ratio("%s json time / --stdout json%s" % ("CLI --check --jobs %d" % jobs, on),
+                  by.get(("CLI --check --jobs %d" % jobs, "json", size)),
+                  by.get((stdout, "json", size)), TARGET_CHECK)
+            for f in ("json", "csv") if size >= CLI_TARGET_SIZE else ():
+                ratio("%s %s time / --stdout%s" % (output, f, on), by.get((output, f, size)),
+                      by.get((stdout, f, size)), TARGET_DIRECTORY)
+                if jobs == max(a.jobs) and jobs > 1:
+                    ratio("%s %s time / bare read%s" % (stdout, f, on), by.get((stdout, f, size)),
+                          bare.get(size), TARGET_OVER_BARE[a.order][f])
+            if len(sizes) > 1 and size == sizes[-1]:
+                for method in (stdout, output):
+                    for f in ("json", "csv"):
+                        ratio("%s %s time(%s)/time(%s)" % (method, f, f"{size:,}",
+                                                            f"{sizes[0]:,}"),
+                              by.get((method, f, size)), by.get((method, f, sizes[0])),
+                              TARGET_RATIO * size / sizes[0] / 10)
+    return checks
 
 
 def main():
@@ -519,6 +593,8 @@ def main():
                     help="posts' order on disk in the archives (make_archive.py --order)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run each export measurement this many times, keep the fastest")
+    ap.add_argument("--jobs", default="1,2",
+                    help="comma-separated --jobs values for the CLI rows (default: %(default)s)")
     ap.add_argument("--data", default=os.path.join(HERE, "data"),
                     help="where archives are cached (default: benchmarks/data/)")
     ap.add_argument("--keep", metavar="DIR",
@@ -533,8 +609,9 @@ def main():
     a = ap.parse_args()
     a.serve_datasette = a.serve_datasette or a.datasette
     sizes = [a.posts] if a.posts else [int(s.replace("_", "")) for s in a.sizes.split(",")]
-    if any(s <= 0 for s in sizes) or a.repeat < 1:
-        ap.error("sizes and --repeat must be positive")
+    a.jobs = [int(j) for j in a.jobs.split(",")]
+    if any(s <= 0 for s in sizes + a.jobs) or a.repeat < 1:
+        ap.error("sizes, --jobs and --repeat must be positive")
     a.failures = []
     a.load_start = os.getloadavg()[0]
     a.ds_broke = False
@@ -562,10 +639,11 @@ def main():
     finally:
         cleanup()
     if a.cli_ok:
-        notes.append("CLI rows: `datasette bsky-export ARCHIVE --format F --stdout > "
-                     "/dev/null` and `datasette bsky-export ARCHIVE --format F --output TMPDIR` "
-                     "(wall time, start-up included); the CLI --output rows check that posts.F "
-                     "has the engine's size.")
+        notes.append("CLI rows: `datasette bsky-export ARCHIVE --format F --stdout --jobs N > "
+                     "/dev/null`, `datasette bsky-export ARCHIVE --format F --output TMPDIR "
+                     "--jobs N` and `datasette bsky-export ARCHIVE --check --jobs N` (wall "
+                     "time, start-up included); the CLI --output rows check that posts.F has "
+                     "the engine's size.")
     if a.datasette_seconds > 0:
         notes.append("Datasette row: `datasette serve ARCHIVE -p PORT --host 127.0.0.1 --setting "
                      "max_csv_mb 0`, then GET `/<db>/posts.csv?_stream=1&_size=max` read and "
