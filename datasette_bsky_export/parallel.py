@@ -130,14 +130,12 @@ def _serial_write(conn, options, out, progress):
 
 
 def _serial_check(conn, options, out, progress):
-    fmt, pager = options.format, options.pager()
+    """The single-process --check: the whole export as one range."""
     outcome = Outcome()
-    while not pager.done:
-        rows = pager.fetch(conn, engine.page_text(fmt))
-        found = engine.page_problems(rows, fmt)
-        out.write(_problem_lines(found))
-        outcome.posts += len(rows)
-        outcome.rejected += len(found)
+    for lines, count, rejected in _encode_range(conn, options, True, None, None):
+        out.write(lines)
+        outcome.posts += count
+        outcome.rejected += rejected
         if progress:
             progress(outcome.posts)
     return outcome

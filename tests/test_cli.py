@@ -311,7 +311,11 @@ def test_failed_export_leaves_nothing(archive, tmp_path):
     assert not output.exists()
 
 
-def test_full_disk_says_so_and_leaves_nothing(archive, tmp_path):
+SMALL_RANGES = dict(os.environ, BSKY_EXPORT_RANGE_POSTS="50")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_full_disk_says_so_and_leaves_nothing(archive, tmp_path, jobs):
     """A size limit on the output stands in for a full disk."""
     import resource
     output = tmp_path / "out"
@@ -321,8 +325,9 @@ def test_full_disk_says_so_and_leaves_nothing(archive, tmp_path):
         resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
 
     proc = subprocess.run(DATASETTE + ["bsky-export", str(archive("realistic.db")),
-                                       "--output", str(output)],
-                          preexec_fn=limit, capture_output=True, text=True, timeout=120)
+                                       "--output", str(output), "--jobs", jobs],
+                          preexec_fn=limit, capture_output=True, text=True, timeout=120,
+                          env=SMALL_RANGES)
     assert proc.returncode == 1
     assert proc.stderr == ("Error: writing the export under %s failed: the file size limit was "
                            "reached; no export was written\n" % output)
@@ -330,11 +335,13 @@ def test_full_disk_says_so_and_leaves_nothing(archive, tmp_path):
     assert not output.exists()
 
 
-def test_full_disk_on_stdout(archive):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_full_disk_on_stdout(archive, jobs):
     with open("/dev/full", "wb") as full:
         proc = subprocess.run(DATASETTE + ["bsky-export", str(archive("realistic.db")),
-                                           "--stdout"],
-                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+                                           "--stdout", "--jobs", jobs],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120,
+                              env=SMALL_RANGES)
     assert proc.returncode == 1
     assert proc.stderr == ("Error: writing to stdout failed: the disk is full; "
                            "the output is incomplete\n")
@@ -417,10 +424,9 @@ def test_quiet_and_progress(archive, tmp_path):
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_reader_that_goes_away_ends_it_quietly(archive, jobs):
     """`datasette bsky-export ... | head`: no message, no traceback."""
-    env = dict(os.environ, BSKY_EXPORT_RANGE_POSTS="50")
     export = subprocess.Popen(DATASETTE + ["bsky-export", str(archive("realistic.db")),
                                            "--stdout", "--jobs", jobs],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=SMALL_RANGES)
     head = subprocess.run(["head", "-c", "100"], stdin=export.stdout, capture_output=True,
                           timeout=60)
     export.stdout.close()
