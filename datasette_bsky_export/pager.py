@@ -159,31 +159,37 @@ def range_keys(conn, every, start=None, end=None):
     straddle a cut and still land on exactly one side.
 
     Counts on idx_posts_created_at alone (table rows are read only for the
-    ties of a cut), in one read transaction: the keys come from one snapshot,
-    strictly ascending. A DID filter is not applied: its ranges hold fewer
-    posts. A cut at a row whose uri is NULL is left out."""
-    keys = []
-    factory, conn.text_factory = conn.text_factory, bytearray
+    ties of a cut), in one read transaction, open until the generator is
+    exhausted or closed: the keys come from one snapshot, strictly ascending.
+    A DID filter is not applied: its ranges hold fewer posts. A cut at a row
+    whose uri is NULL is left out."""
     conn.execute("BEGIN")
     try:
         created, taken = None, 0  # the last cut's created_at; its ties in ranges so far
         while True:
             sql, params = _window("SELECT created_at FROM posts", start, end, created)
-            row = conn.execute(sql + " ORDER BY created_at DESC LIMIT 1 OFFSET ?",
-                               params + [taken + every - 1]).fetchone()
+            row = _one(conn, sql + " ORDER BY created_at DESC LIMIT 1 OFFSET ?",
+                       params + [taken + every - 1])
             if row is None or row[0] is None:
-                return keys
+                return
             if row[0] != created:
                 sql, params = _window("SELECT count(*) FROM posts", start, end, created, row[0])
-                taken -= conn.execute(sql, params).fetchone()[0]
+                taken -= _one(conn, sql, params)[0]
                 created = row[0]
             taken += every
             sql, value = _bind(created)
-            key = conn.execute("SELECT created_at, uri, rowid FROM posts WHERE created_at = %s "
-                               "ORDER BY uri, rowid LIMIT 1 OFFSET ?" % sql,
-                               [value, taken - 1]).fetchone()
+            key = _one(conn, "SELECT created_at, uri, rowid FROM posts WHERE created_at = %s "
+                       "ORDER BY uri, rowid LIMIT 1 OFFSET ?" % sql, [value, taken - 1])
             if key is not None and key[1] is not None:
-                keys.append(tuple(key))
+                yield tuple(key)
     finally:
         conn.rollback()
+
+
+def _one(conn, sql, params):
+    """The first row of a query, TEXT as bytearray (any bytes a key may hold)."""
+    factory, conn.text_factory = conn.text_factory, bytearray
+    try:
+        return conn.execute(sql, params).fetchone()
+    finally:
         conn.text_factory = factory

@@ -24,6 +24,9 @@ the parent fails at once, and a worker whose parent is gone meets the end
 of its pipe at its next message and exits.
 """
 
+import contextlib
+import gc
+import itertools
 import os
 import pickle
 import select
@@ -88,30 +91,43 @@ def check(conn, options, out, jobs=1, progress=None, timeout=BUSY_TIMEOUT):
 
 
 def _run(conn, options, out, jobs, progress, timeout, check):
-    keys = range_keys(conn, range_posts(), options.start_bound, options.end_bound) \
-        if jobs > 1 else []
-    if not keys:
-        return (_serial_check if check else _serial_write)(conn, options, out, progress)
-    path = conn.execute("PRAGMA database_list").fetchone()[2]
-    bounds = [None, *keys, None]
-    ranges = list(zip(bounds, bounds[1:]))
-    out.flush()
-    fd = os.dup(out.fileno())  # the same open file, at a number the workers can keep (>= 3)
-    try:
-        pool = _Pool(min(jobs, len(ranges)), fd, (path, timeout, options, check))
+    if jobs == 1:
+        return _serial(conn, options, out, progress, check)
+    with contextlib.closing(range_keys(conn, range_posts(), options.start_bound,
+                                       options.end_bound)) as cuts:
+        keys = list(itertools.islice(cuts, jobs - 1))
+        if not keys:  # too small to split
+            return _serial(conn, options, out, progress, check)
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+        out.flush()
+        fd = os.dup(out.fileno())  # the same open file, at a number the workers keep (>= 3)
         try:
-            head = b"" if check else engine.head(options.format)
-            _write_all(fd, head)
-            outcome = pool.run(ranges, progress)
-            tail = b"" if check else engine.tail(options.format, outcome.posts)
-            _write_all(fd, tail)
-            outcome.bytes += len(head) + len(tail)
-        except BaseException:
-            pool.kill()
-            raise
-        pool.close()
-    finally:
-        os.close(fd)
+            # The workers start while the other cuts are read.
+            pool = _Pool(len(keys) + 1, fd, (path, timeout, options, check))
+            try:
+                keys += cuts
+                outcome = _parallel(pool, fd, keys, options, progress, check)
+            except BaseException:
+                pool.kill()
+                raise
+            pool.close()
+        finally:
+            os.close(fd)
+    return outcome
+
+
+def _serial(conn, options, out, progress, check):
+    return (_serial_check if check else _serial_write)(conn, options, out, progress)
+
+
+def _parallel(pool, fd, keys, options, progress, check):
+    bounds = [None, *keys, None]
+    head = b"" if check else engine.head(options.format)
+    _write_all(fd, head)
+    outcome = pool.run(list(zip(bounds, bounds[1:])), progress)
+    tail = b"" if check else engine.tail(options.format, outcome.posts)
+    _write_all(fd, tail)
+    outcome.bytes += len(head) + len(tail)
     return outcome
 
 
@@ -310,6 +326,7 @@ def worker_main():
     try:
         path, timeout, options, check = _recv(inbox)
         conn = connect_read_only(path, timeout)
+        gc.freeze()  # as the CLI does: the imported modules stay, the cycle collector skips them
         while True:
             message = _recv(inbox)
             if message is None:

@@ -70,10 +70,10 @@ def test_ranges_are_real_and_small_archives_take_one_process(archive, tmp_path, 
                                                              monkeypatch):
     path = archive("realistic.db")
     conn = sqlite3.connect(str(path))
-    keys = range_keys(conn, 7)
+    keys = list(range_keys(conn, 7))
     assert len(keys) == 1500 // 7  # the last range holds the rest
     small_ranges(2000)
-    assert range_keys(conn, 2000) == []
+    assert list(range_keys(conn, 2000)) == []
 
     def no_pool(*args):
         raise AssertionError("workers started for 1,500 posts")
@@ -106,7 +106,7 @@ def tie_archive(path, groups):
 @pytest.mark.parametrize("every", [1, 2, 3, 5, 40])
 def test_ranges_cut_ties_and_cover_every_post_once(tmp_path, every):
     conn = tie_archive(tmp_path / "ties.db", [7, 1, 12, 2, 9, 1, 1, 30])
-    keys = range_keys(conn, every)
+    keys = list(range_keys(conn, every))
     legacy = [r[0] for r in conn.execute(
         "SELECT uri FROM posts ORDER BY created_at DESC, uri ASC")]
     bounds = [None, *keys, None]
@@ -298,3 +298,26 @@ def test_parent_killed_leaves_no_worker_behind(archive, tmp_path):
     assert all(gone(pid) for pid in workers), "a worker outlived its parent"
     leftovers = os.listdir(output / "all")
     assert leftovers and all(".partial-" in name for name in leftovers)  # nothing looks done
+
+
+@pytest.mark.parametrize("window", [(None, None), ("2024-01-01", "2025-01-01")])
+def test_range_queries_stay_on_the_created_at_index(connect, window):
+    """A range's pages scan idx_posts_created_at between both of its keys (its
+    last page stops at its end), and the cuts count on that index alone."""
+    conn = connect("realistic.db")
+    options = engine.ExportOptions("json", "did:plc:454ml6lg4tjfcz4kaedcmpb5", *window)
+    statements = []
+    conn.set_trace_callback(statements.append)
+    keys = list(range_keys(conn, 100, options.start_bound, options.end_bound))
+    conn.set_trace_callback(None)
+    pager = options.pager(keys[2], keys[3])
+    pager.last = keys[2]
+    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + pager.page_sql()[0],
+                                           pager.page_sql()[1])]
+    assert plan[0] == ("SEARCH posts USING INDEX idx_posts_created_at "
+                       "(created_at>? AND created_at<?)")
+    counting = [s for s in statements if s.startswith(("SELECT created_at FROM", "SELECT count"))]
+    assert len(counting) > len(keys)
+    for statement in counting:
+        plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + statement))
+        assert "COVERING INDEX idx_posts_created_at" in plan and "posts USING INDEX" not in plan
