@@ -18,7 +18,7 @@ import time
 import click
 from click.core import ParameterSource
 
-from . import engine, exportdir, parallel, posts
+from . import __version__, engine, exportdir, parallel, posts
 
 BUSY_TIMEOUT = parallel.BUSY_TIMEOUT
 SHOWN_WARNINGS = 10
@@ -106,7 +106,7 @@ def _size(n):
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="datasette-bsky-export", prog_name="datasette bsky-export")
+@click.version_option(__version__, prog_name="datasette bsky-export")
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(engine.FORMATS), default="json",
               show_default=True, help="Format of the posts file")

@@ -1,7 +1,6 @@
 """`datasette bsky-export`: goldens through the CLI, the export directory,
 media, --check, errors, and that nothing half-done is left behind."""
 
-import importlib.metadata
 import json
 import os
 import re
@@ -14,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from datasette.cli import cli
 
-from datasette_bsky_export import exportdir
+from datasette_bsky_export import __version__, exportdir
 from helpers import CASES, FIXTURES, case_id, expected_bytes
 
 DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"
@@ -114,8 +113,7 @@ def test_help_version_and_format_choice():
     assert "--format [json|csv]" in short.stdout and "--jobs INTEGER RANGE" in short.stdout
     version = run("--version")
     assert version.exit_code == 0
-    assert version.stdout == "datasette bsky-export, version %s\n" % (
-        importlib.metadata.version("datasette-bsky-export"))
+    assert version.stdout == "datasette bsky-export, version %s\n" % __version__
 
 
 def only_export_dir(output, did):

@@ -12,21 +12,11 @@ import time
 
 import pytest
 
-from conftest import CASES, FIXTURES, case_id, expected_bytes
 from datasette_bsky_export import engine, parallel, posts
 from datasette_bsky_export.pager import range_keys
+from helpers import CASES, FIXTURES, case_id, expected_bytes, new_archive
 
 DATASETTE = [sys.executable, "-m", "datasette", "bsky-export"]
-SCHEMA = (
-    "CREATE TABLE posts (uri TEXT PRIMARY KEY, cid TEXT NOT NULL, did TEXT NOT NULL, text TEXT, "
-    "created_at TIMESTAMP NOT NULL, indexed_at TIMESTAMP NOT NULL, has_media BOOLEAN DEFAULT 0, "
-    "like_count INTEGER DEFAULT 0, repost_count INTEGER DEFAULT 0, reply_count INTEGER DEFAULT 0, "
-    "quote_count INTEGER DEFAULT 0, is_reply BOOLEAN DEFAULT 0, reply_parent TEXT, embed_type TEXT, "
-    "embed_data JSON, labels JSON, archived_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)",
-    "CREATE INDEX idx_posts_created_at ON posts(created_at DESC)",
-)
-
-
 @pytest.fixture
 def small_ranges(monkeypatch):
     def set_size(size):
@@ -85,22 +75,17 @@ def test_ranges_are_real_and_small_archives_take_one_process(archive, tmp_path, 
 
 def tie_archive(path, groups):
     """An archive whose created_at values come in tie groups of the given sizes."""
-    conn = sqlite3.connect(str(path))
-    for statement in SCHEMA:
-        conn.execute(statement)
-    n = 0
+    posts, n = [], 0
     for day, size in enumerate(groups):
         created = "2024-01-%02d 10:00:00 +0000 UTC" % (day + 1)
         for _ in range(size):
             # uris out of rowid order, so ties are ordered by uri, not by insertion
-            conn.execute(
-                "INSERT INTO posts VALUES (?, 'cid', 'did:plc:a', 'hi', ?, ?, 0, 0, 0, 0, 0, 0, "
-                "'', '', CAST('null' AS BLOB), CAST('null' AS BLOB), ?)",
-                ("at://did:plc:a/app.bsky.feed.post/%04d" % ((n * 37) % 1000), created, created,
-                 created))
+            posts.append({"uri": "at://did:plc:a/app.bsky.feed.post/%04d" % ((n * 37) % 1000),
+                          "cid": "cid", "did": "did:plc:a", "text": "hi", "created_at": created,
+                          "indexed_at": created, "archived_at": created, "reply_parent": "",
+                          "embed_type": ""})
             n += 1
-    conn.commit()
-    return conn
+    return new_archive(path, posts).conn
 
 
 @pytest.mark.parametrize("every", [1, 2, 3, 5, 40])
