@@ -18,9 +18,9 @@ import time
 import click
 from click.core import ParameterSource
 
-from . import __version__, engine, exportdir, parallel, posts
+from . import __version__, engine, exportdir, parallel, posts, workers
 
-BUSY_TIMEOUT = parallel.BUSY_TIMEOUT
+BUSY_TIMEOUT = workers.BUSY_TIMEOUT
 SHOWN_WARNINGS = 10
 NO_POSTS = ("No posts found in your archive matching the selected criteria. "
             "Try adjusting your date range or archive some posts first.")
@@ -29,7 +29,7 @@ NO_POSTS = ("No posts found in your archive matching the selected criteria. "
 def open_archive(path):
     """A read-only connection to the archive; click.BadParameter if it is not one."""
     try:
-        conn = parallel.connect_read_only(path, BUSY_TIMEOUT)
+        conn = workers.connect_read_only(path, BUSY_TIMEOUT)
         engine.check_table(conn)
     except sqlite3.OperationalError as e:
         if _locked(e):

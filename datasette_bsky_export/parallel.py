@@ -2,8 +2,8 @@
 
 An ordered parallel map with bounded look-ahead. ``pager.range_keys`` cuts
 the legacy order into ranges of about ``RANGE_POSTS`` rows; worker processes
-(fresh interpreters, each opening the archive read-only itself) encode one
-range at a time, each page as the single-process export would. A range's
+(workers.py: fresh interpreters, each opening the archive read-only itself)
+encode one range at a time, each page as the single-process export would. A range's
 bytes go straight from its worker to the output file descriptor, which all
 processes share, and only when it is that range's turn: the parent passes
 the turn, with the number of posts written before it, to one worker at a
@@ -25,26 +25,21 @@ of its pipe at its next message and exits.
 """
 
 import contextlib
-import gc
 import itertools
 import os
-import pickle
 import select
 import signal
 import sqlite3
-import struct
 import subprocess
 import sys
-import urllib.parse
 
 from . import engine, posts
 from .pager import range_keys
+from .workers import BUSY_TIMEOUT, INTERRUPTS, encode_range, receive, send, write_all
 
 RANGE_POSTS = 2000  # about 3 MB of JSON per range held by a worker
 RANGE_POSTS_VARIABLE = "BSKY_EXPORT_RANGE_POSTS"
 MAX_JOBS = 8
-BUSY_TIMEOUT = 5.0  # seconds a connection waits for a writer's lock
-_FRAME = struct.Struct("!I")
 
 
 class WorkerError(Exception):
@@ -65,12 +60,6 @@ def range_posts():
     """Rows per range: RANGE_POSTS, or the environment's RANGE_POSTS_VARIABLE."""
     value = os.environ.get(RANGE_POSTS_VARIABLE, "")
     return int(value) if value.isdigit() and int(value) > 0 else RANGE_POSTS
-
-
-def connect_read_only(path, timeout=BUSY_TIMEOUT):
-    """A read-only connection to the SQLite file at ``path``."""
-    uri = "file:%s?mode=ro" % urllib.parse.quote(os.path.abspath(path))
-    return sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
 
 
 class Outcome:
@@ -123,10 +112,10 @@ def _serial(conn, options, out, progress, check):
 def _parallel(pool, fd, keys, options, progress, check):
     bounds = [None, *keys, None]
     head = b"" if check else engine.head(options.format)
-    _write_all(fd, head)
+    write_all(fd, head)
     outcome = pool.run(list(zip(bounds, bounds[1:])), progress)
     tail = b"" if check else engine.tail(options.format, outcome.posts)
-    _write_all(fd, tail)
+    write_all(fd, tail)
     outcome.bytes += len(head) + len(tail)
     return outcome
 
@@ -148,8 +137,8 @@ def _serial_write(conn, options, out, progress):
 def _serial_check(conn, options, out, progress):
     """The single-process --check: the whole export as one range."""
     outcome = Outcome()
-    for lines, count, rejected in _encode_range(conn, options, True, None, None):
-        out.write(lines)
+    for lines, count, rejected in encode_range(conn, options, True):
+        out.writelines(lines)
         outcome.posts += count
         outcome.rejected += rejected
         if progress:
@@ -157,49 +146,10 @@ def _serial_check(conn, options, out, progress):
     return outcome
 
 
-def _problem_lines(found):
-    return b"".join(b"%s\n" % str(e).encode("utf-8", "backslashreplace") for e in found)
-
-
-# ---------------------------------------------------------------------------
-# Frames between the parent and its workers: a length, then a pickle.
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def _read_exactly(fd, size):
-    parts = []
-    while size:
-        data = os.read(fd, size)
-        if not data:
-            return None
-        parts.append(data)
-        size -= len(data)
-    return b"".join(parts)
-
-
-def _send(fd, message):
-    data = pickle.dumps(message)
-    _write_all(fd, _FRAME.pack(len(data)) + data)
-
-
-def _recv(fd):
-    """The next message, or None at the end of the pipe."""
-    header = _read_exactly(fd, _FRAME.size)
-    if header is None:
-        return None
-    data = _read_exactly(fd, _FRAME.unpack(header)[0])
-    return None if data is None else pickle.loads(data)
-
-
 # ---------------------------------------------------------------------------
 # The parent's side
 
-_WORKER = "from datasette_bsky_export import parallel; parallel.worker_main()"
-_INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
+_WORKER = "from datasette_bsky_export import workers; workers.main()"
 
 
 class _Worker:
@@ -214,7 +164,7 @@ class _Worker:
 
     def send(self, message):
         try:
-            _send(self.inbox, message)
+            send(self.inbox, message)
         except BrokenPipeError:  # not the output's reader gone: this worker
             raise self.died() from None
 
@@ -230,7 +180,7 @@ class _Pool:
         try:
             # Ctrl-C and SIGTERM wait until the workers are started and
             # listed, so that every worker started is one that kill() ends.
-            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
             try:
                 for _ in range(jobs):
                     self.workers.append(_Worker(out_fd))
@@ -253,7 +203,7 @@ class _Pool:
         while self.head < len(ranges):
             ready, _, _ = select.select(list(by_outbox), [], [])
             for fd in ready:
-                message = _recv(fd)
+                message = receive(fd)
                 if message is None:
                     raise by_outbox[fd].died()
                 self._received(message, outcome, progress)
@@ -310,118 +260,3 @@ def _error(payload):
     if kind == "sqlite":
         return sqlite3.OperationalError(*args)
     return WorkerError(*args)
-
-
-# ---------------------------------------------------------------------------
-# The worker's side
-
-
-def worker_main():
-    """A worker process: ranges in from stdin, done or error out to stdout,
-    bytes to the output descriptor named by the first argument."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)  # blocked while it started
-    out_fd, inbox, outbox = int(sys.argv[1]), sys.stdin.fileno(), os.dup(1)
-    os.dup2(2, 1)  # nothing printed by accident can corrupt the messages
-    try:
-        path, timeout, options, check = _recv(inbox)
-        conn = connect_read_only(path, timeout)
-        gc.freeze()  # as the CLI does: the imported modules stay, the cycle collector skips them
-        while True:
-            message = _recv(inbox)
-            if message is None:
-                return  # the export is complete, or the parent is gone
-            _, index, after, until = message
-            _send(outbox, _one_range(conn, options, check, after, until, inbox, out_fd, index))
-    except (_ParentGone, BrokenPipeError):
-        return
-
-
-class _ParentGone(Exception):
-    pass
-
-
-def _one_range(conn, options, check, after, until, inbox, out_fd, index):
-    """The message that tells the parent how the range went."""
-    separator = _no_separator if check else _Separator(options.format)
-    output = _RangeOutput(out_fd, separator)
-    try:
-        for body, count, rejected in _encode_range(conn, options, check, after, until):
-            output.add(body, count, rejected)
-            if output.position is None and select.select([inbox], [], [], 0)[0]:
-                output.turn(_turn(inbox))
-        if output.position is None:
-            output.turn(_turn(inbox))
-    except posts.RowError as e:
-        return ("error", index, ("row", (e.uri, e.column, e.problem)))
-    except sqlite3.Error as e:
-        return ("error", index, ("sqlite", (str(e),)))
-    except OSError as e:
-        return ("error", index, ("os", (e.errno, e.strerror)))
-    except Exception as e:  # reported, not lost: the parent fails with it
-        return ("error", index, ("other", ("%s: %s" % (type(e).__name__, e),)))
-    return ("done", index, output.posts, output.bytes, output.rejected)
-
-
-def _turn(inbox):
-    message = _recv(inbox)
-    if message is None:
-        raise _ParentGone
-    return message[1]
-
-
-def _encode_range(conn, options, check, after, until):
-    """(bytes, posts, rejected posts) of each page of one range."""
-    fmt = options.format
-    pager = options.pager(after, until)
-    while not pager.done:
-        rows = pager.fetch(conn, engine.page_text(fmt))
-        if check:
-            found = engine.page_problems(rows, fmt)
-            yield [_problem_lines(found)], len(rows), len(found)
-        elif rows:
-            yield engine.page_parts(rows, fmt), len(rows), 0
-
-
-def _no_separator(_posts_before):
-    return b""
-
-
-class _Separator:
-    def __init__(self, fmt):
-        self.fmt = fmt
-
-    def __call__(self, posts_before):
-        return engine.separator(self.fmt, posts_before)
-
-
-class _RangeOutput:
-    """A range's pages, held until its turn and then written."""
-
-    def __init__(self, fd, separator):
-        self.fd, self.separator = fd, separator
-        self.held = []
-        self.position = None  # posts in the output before the next page, once it is the turn
-        self.posts = self.bytes = self.rejected = 0
-
-    def add(self, body, posts, rejected):
-        self.held.append((body, posts))
-        self.posts += posts
-        self.rejected += rejected
-        if self.position is not None:
-            self.flush()
-
-    def turn(self, position):
-        self.position = position
-        self.flush()
-
-    def flush(self):
-        for body, posts in self.held:
-            separator = self.separator(self.position)
-            _write_all(self.fd, separator)
-            self.bytes += len(separator)
-            for piece in body:
-                _write_all(self.fd, piece)
-                self.bytes += len(piece)
-            self.position += posts
-        self.held = []

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from datasette_bsky_export import engine, parallel, posts
+from datasette_bsky_export import engine, parallel, posts, workers
 from datasette_bsky_export.pager import range_keys
 from helpers import CASES, FIXTURES, case_id, expected_bytes, new_archive
 
@@ -27,7 +27,7 @@ def small_ranges(monkeypatch):
 
 def export(path, options, jobs, tmp_path, check=False):
     """(bytes written, Outcome) of parallel.write (or check) into a file."""
-    conn = parallel.connect_read_only(path)
+    conn = workers.connect_read_only(path)
     target = tmp_path / ("out-%d" % jobs)
     try:
         with open(target, "wb") as out:
@@ -202,7 +202,7 @@ def is_worker(pid):
     """Whether ``pid`` runs a worker already (a child not yet exec'ed does not)."""
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return b"worker_main" in f.read()
+            return b"workers.main()" in f.read()
     except FileNotFoundError:
         return False
 
