@@ -225,14 +225,17 @@ def media_root_for(db_path, root, skip=()):
     return [r[0] for r in rows], made
 
 
-def test_media_copied_and_missing_reported(archive, tmp_path):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_media_copied_and_missing_reported(archive, tmp_path, monkeypatch, jobs):
+    monkeypatch.setenv("BSKY_EXPORT_RANGE_POSTS", "50")  # --jobs 2 splits 1,500 posts
     db = archive("realistic.db")
     root = tmp_path / "media-root"
     all_paths, _ = media_root_for(db, root)
     missing = all_paths[0]
     (root / missing).unlink()
     output = tmp_path / "out"
-    result = run(db, "--did", DID0, "--include-media", "--media-root", root, "--output", output)
+    result = run(db, "--did", DID0, "--include-media", "--media-root", root, "--output", output,
+                 "--jobs", jobs)
     assert result.exit_code == 0, result.stderr
     path = only_export_dir(output, DID0)
     names = sorted(os.listdir(path / "media"))
