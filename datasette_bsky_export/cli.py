@@ -18,10 +18,9 @@ import time
 import click
 from click.core import ParameterSource
 
-from . import __version__, engine, exportdir, parallel, posts, workers
+from . import __version__, engine, exportdir, media, parallel, posts, workers
 
 BUSY_TIMEOUT = workers.BUSY_TIMEOUT
-SHOWN_WARNINGS = 10
 NO_POSTS = ("No posts found in your archive matching the selected criteria. "
             "Try adjusting your date range or archive some posts first.")
 
@@ -75,23 +74,6 @@ class Progress:
 
     def close(self):
         self.bar.__exit__(None, None, None)
-
-
-class Warnings:
-    """Warnings on stderr: the first SHOWN_WARNINGS, then (``summary``) how many in all."""
-
-    def __init__(self):
-        self.count = 0
-
-    def __call__(self, message):
-        self.count += 1
-        if self.count <= SHOWN_WARNINGS:
-            click.echo("Warning: %s" % message, err=True)
-
-    def summary(self):
-        if self.count > SHOWN_WARNINGS:
-            click.echo("Warning: %d media files not exported in all (%d more than shown)"
-                       % (self.count, self.count - SHOWN_WARNINGS), err=True)
 
 
 def _terminate(signum, frame):
@@ -178,7 +160,7 @@ def _progress(conn, options, quiet, label):
 
 def _export(conn, options, jobs, quiet, stdout, directory):
     progress = _progress(conn, options, quiet, "Exporting")
-    warnings = Warnings()
+    warnings = media.Warnings(lambda message: click.echo("Warning: %s" % message, err=True))
     # The objects of Datasette, click and the plugins are there to stay:
     # the cycle collector need not walk them again and again as pages
     # come and go (about a tenth of a 1M-post JSON export's time).
