@@ -37,7 +37,7 @@ from . import engine, posts
 from .pager import range_keys
 from .workers import BUSY_TIMEOUT, INTERRUPTS, encode_range, receive, send, write_all
 
-RANGE_POSTS = 2000  # about 3 MB of JSON per range held by a worker
+RANGE_POSTS = 5000  # about 7.5 MB of JSON per range held by a worker; smaller ranges cost more
 RANGE_POSTS_VARIABLE = "BSKY_EXPORT_RANGE_POSTS"
 MAX_JOBS = 8
 
