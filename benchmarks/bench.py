@@ -50,9 +50,11 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-COLUMNS = ("uri, cid, did, text, created_at, indexed_at, has_media, like_count, "
-           "repost_count, reply_count, quote_count, is_reply, reply_parent, embed_type, "
-           "embed_data, labels, archived_at")
+COLUMNS = (
+    "uri, cid, did, text, created_at, indexed_at, has_media, like_count, "
+    "repost_count, reply_count, quote_count, is_reply, reply_parent, embed_type, "
+    "embed_data, labels, archived_at"
+)
 BARE_SQL = "SELECT %s FROM posts ORDER BY created_at DESC, uri ASC" % COLUMNS
 # The engine's targets hold at every size; the CLI's (which pays Datasette's
 # start-up, about 0.6 s) on CLI_TARGET_SIZE posts and up, with the RSS bound.
@@ -78,6 +80,7 @@ class BenchError(Exception):
 # --------------------------------------------------------------------------
 # Worker: runs in a child process, prints one JSON line
 
+
 def worker(kind, fmt, path):
     conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
     if kind == "bare":
@@ -94,14 +97,14 @@ def worker(kind, fmt, path):
         out = {"posts": posts, "seconds": seconds, "cpu": cpu, "bytes": None, "plan": plan}
     else:
         from datasette_bsky_export import engine
+
         opts = engine.ExportOptions(fmt)
         t0, c0 = time.perf_counter(), time.process_time()
         nbytes = 0
         for chunk in engine.iter_export(conn, opts):
             nbytes += len(chunk)
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-        out = {"posts": engine.count(conn, opts), "seconds": seconds, "cpu": cpu,
-               "bytes": nbytes}
+        out = {"posts": engine.count(conn, opts), "seconds": seconds, "cpu": cpu, "bytes": nbytes}
     print(json.dumps(out))
 
 
@@ -187,8 +190,11 @@ class Child:
         self.err = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-S", "-c", LAUNCHER, self.res] + argv,
-            stdin=subprocess.DEVNULL, stdout=self.out if stdout is None else stdout,
-            stderr=self.err, start_new_session=True)
+            stdin=subprocess.DEVNULL,
+            stdout=self.out if stdout is None else stdout,
+            stderr=self.err,
+            start_new_session=True,
+        )
         CHILDREN.add(self.proc.pid)
 
     def signal(self, sig):
@@ -206,8 +212,10 @@ class Child:
             with open(self.res) as f:
                 wall, cpu, rss, status = f.read().split()
         except (OSError, ValueError):
-            raise BenchError("%s was killed after the %d s timeout:\n  %s" % (
-                self.argv[0], timeout, shlex.join(self.argv))) from None
+            raise BenchError(
+                "%s was killed after the %d s timeout:\n  %s"
+                % (self.argv[0], timeout, shlex.join(self.argv))
+            ) from None
         return float(wall), float(cpu), int(rss) / 1024, int(status)
 
     def stderr_tail(self, lines=12):
@@ -233,8 +241,10 @@ def run_timed(argv, timeout, stdout=None):
     try:
         wall, cpu, rss, status = child.finish(timeout)
         if status != 0:
-            raise BenchError("%s failed (exit status %d):\n  %s\n%s" % (
-                argv[0], status, shlex.join(argv), child.stderr_tail()))
+            raise BenchError(
+                "%s failed (exit status %d):\n  %s\n%s"
+                % (argv[0], status, shlex.join(argv), child.stderr_tail())
+            )
         return wall, cpu, rss, child.stdout()
     finally:
         child.close()
@@ -243,12 +253,14 @@ def run_timed(argv, timeout, stdout=None):
 # --------------------------------------------------------------------------
 # Archives
 
+
 def archive_for(size, seed, order, data_dir):
     """Path of the archive for (size, seed, order), building it when missing;
     and the seconds it took to build (None when cached)."""
     sys.path.insert(0, HERE)
     sys.dont_write_bytecode = True  # no __pycache__ in the work tree
     import make_archive
+
     with open(make_archive.__file__, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:8]
     os.makedirs(data_dir, exist_ok=True)
@@ -274,6 +286,7 @@ def warm(path):
 # --------------------------------------------------------------------------
 # Datasette's own streaming CSV
 
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -283,8 +296,18 @@ def free_port():
 def datasette_csv(datasette, path, seconds, startup_timeout=60):
     """(posts read, seconds, server peak RSS MB, note)."""
     port = free_port()
-    argv = [datasette, "serve", path, "-p", str(port), "--host", "127.0.0.1",
-            "--setting", "max_csv_mb", "0"]  # the 100 MB default would cut the CSV short
+    argv = [
+        datasette,
+        "serve",
+        path,
+        "-p",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--setting",
+        "max_csv_mb",
+        "0",
+    ]  # the 100 MB default would cut the CSV short
     server = Child(argv)
     db = os.path.splitext(os.path.basename(path))[0]
     note = ""
@@ -292,8 +315,10 @@ def datasette_csv(datasette, path, seconds, startup_timeout=60):
         deadline = time.monotonic() + startup_timeout
         while True:
             if server.proc.poll() is not None:
-                raise BenchError("datasette serve exited at start-up:\n  %s\n%s" % (
-                    shlex.join(argv), server.stderr_tail()))
+                raise BenchError(
+                    "datasette serve exited at start-up:\n  %s\n%s"
+                    % (shlex.join(argv), server.stderr_tail())
+                )
             try:
                 c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
                 c.request("GET", "/-/versions.json")
@@ -347,6 +372,7 @@ def datasette_csv(datasette, path, seconds, startup_timeout=60):
 # --------------------------------------------------------------------------
 # The benchmark
 
+
 def file_size(top, name):
     for root, _dirs, files in os.walk(top):
         if name in files:
@@ -356,8 +382,9 @@ def file_size(top, name):
 
 def version_of(datasette):
     try:
-        out = subprocess.run([datasette, "--version"], capture_output=True, text=True,
-                             timeout=60).stdout.strip()
+        out = subprocess.run(
+            [datasette, "--version"], capture_output=True, text=True, timeout=60
+        ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         out = ""
     return (out.split()[-1] if out else "?") + " (%s)" % datasette
@@ -373,23 +400,28 @@ def machine(a):
                     break
     except OSError:
         pass
-    info = [("nproc", str(len(os.sched_getaffinity(0)))), ("CPU", model),
-            ("RAM", "%.0f GiB" % (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-                                  / 2 ** 30)),
-            ("Python", "%s (%s)" % (platform.python_version(), sys.executable)),
-            ("SQLite", sqlite3.sqlite_version), ("Datasette", version_of(a.datasette))]
+    info = [
+        ("nproc", str(len(os.sched_getaffinity(0)))),
+        ("CPU", model),
+        ("RAM", "%.0f GiB" % (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)),
+        ("Python", "%s (%s)" % (platform.python_version(), sys.executable)),
+        ("SQLite", sqlite3.sqlite_version),
+        ("Datasette", version_of(a.datasette)),
+    ]
     if a.serve_datasette != a.datasette:
         info.append(("Datasette for the .csv row", version_of(a.serve_datasette)))
     info.append(("OS", platform.platform()))
-    info.append(("Load average (1 min) at start, at end", "%.2f, %.2f" % (
-        a.load_start, os.getloadavg()[0])))
+    info.append(
+        ("Load average (1 min) at start, at end", "%.2f, %.2f" % (a.load_start, os.getloadavg()[0]))
+    )
     return info
 
 
 def cli_available(datasette):
     try:
-        r = subprocess.run([datasette, "bsky-export", "--help"], capture_output=True,
-                           text=True, timeout=60)
+        r = subprocess.run(
+            [datasette, "bsky-export", "--help"], capture_output=True, text=True, timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         return False, str(e)
     lines = (r.stderr or r.stdout).strip().splitlines()
@@ -399,8 +431,10 @@ def cli_available(datasette):
 def bench_size(a, size, results, notes):
     path, built = archive_for(size, a.seed, a.order, a.data)
     if built is not None:
-        notes.append("Generating the %s-post archive took %.1f s (%.0f MB)." % (
-            f"{size:,}", built, os.path.getsize(path) / 2 ** 20))
+        notes.append(
+            "Generating the %s-post archive took %.1f s (%.0f MB)."
+            % (f"{size:,}", built, os.path.getsize(path) / 2**20)
+        )
     warm(path)
     timeout = max(120, size / 2000)  # 500 posts/s would be far too slow anyway
 
@@ -418,14 +452,24 @@ def bench_size(a, size, results, notes):
         except BenchError as e:
             a.failures.append(str(e))
             best = (None, None, None, None, "FAILED")
-        results.append({"size": size, "method": method, "format": fmt, "posts": best[0],
-                        "seconds": best[1], "cpu": best[2], "rss": rss or None,
-                        "note": best[4]})
+        results.append(
+            {
+                "size": size,
+                "method": method,
+                "format": fmt,
+                "posts": best[0],
+                "seconds": best[1],
+                "cpu": best[2],
+                "rss": rss or None,
+                "note": best[4],
+            }
+        )
         return best
 
     def in_worker(kind, fmt):
-        _, _, rss, out = run_timed([sys.executable, os.path.abspath(__file__), "--worker",
-                                    kind, fmt, path], timeout)
+        _, _, rss, out = run_timed(
+            [sys.executable, os.path.abspath(__file__), "--worker", kind, fmt, path], timeout
+        )
         r = json.loads(out)
         if r["posts"] != size:
             raise BenchError("%s %s exported %d posts, not %d" % (kind, fmt, r["posts"], size))
@@ -437,20 +481,43 @@ def bench_size(a, size, results, notes):
     sizes = {}
     measure("bare sqlite3 read", "-", lambda: in_worker("bare", "-"))
     for fmt in ("json", "csv"):
-        measure("engine.iter_export", fmt, lambda: in_worker("engine", fmt))
+        measure("engine.iter_export", fmt, lambda fmt=fmt: in_worker("engine", fmt))
 
     def cli_stdout(fmt, jobs):
         with open(os.devnull, "wb") as null:
-            wall, cpu, rss, _ = run_timed([a.datasette, "bsky-export", path, "--format", fmt,
-                                           "--stdout", "--jobs", str(jobs)], timeout,
-                                          stdout=null)
+            wall, cpu, rss, _ = run_timed(
+                [
+                    a.datasette,
+                    "bsky-export",
+                    path,
+                    "--format",
+                    fmt,
+                    "--stdout",
+                    "--jobs",
+                    str(jobs),
+                ],
+                timeout,
+                stdout=null,
+            )
         return size, wall, cpu, rss, ""
 
     def cli_output(fmt, jobs):
         out_dir = tempfile.mkdtemp(prefix="bench-export-", dir=a.keep)
         try:
-            wall, cpu, rss, _ = run_timed([a.datasette, "bsky-export", path, "--format", fmt,
-                                           "--output", out_dir, "--jobs", str(jobs)], timeout)
+            wall, cpu, rss, _ = run_timed(
+                [
+                    a.datasette,
+                    "bsky-export",
+                    path,
+                    "--format",
+                    fmt,
+                    "--output",
+                    out_dir,
+                    "--jobs",
+                    str(jobs),
+                ],
+                timeout,
+            )
             written = file_size(out_dir, "posts." + fmt)
         finally:
             if not a.keep:
@@ -462,17 +529,26 @@ def bench_size(a, size, results, notes):
         return size, wall, cpu, rss, note
 
     def cli_check(jobs):
-        wall, cpu, rss, _ = run_timed([a.datasette, "bsky-export", path, "--check", "--jobs",
-                                       str(jobs)], timeout)
+        wall, cpu, rss, _ = run_timed(
+            [a.datasette, "bsky-export", path, "--check", "--jobs", str(jobs)], timeout
+        )
         return size, wall, cpu, rss, ""
 
     if a.cli_ok:
         for jobs in a.jobs:
             for fmt in ("json", "csv"):
-                measure("CLI --stdout --jobs %d" % jobs, fmt, lambda: cli_stdout(fmt, jobs))
+                measure(
+                    "CLI --stdout --jobs %d" % jobs,
+                    fmt,
+                    lambda fmt=fmt, jobs=jobs: cli_stdout(fmt, jobs),
+                )
             for fmt in ("json", "csv"):
-                measure("CLI --output --jobs %d" % jobs, fmt, lambda: cli_output(fmt, jobs))
-            measure("CLI --check --jobs %d" % jobs, "json", lambda: cli_check(jobs))
+                measure(
+                    "CLI --output --jobs %d" % jobs,
+                    fmt,
+                    lambda fmt=fmt, jobs=jobs: cli_output(fmt, jobs),
+                )
+            measure("CLI --check --jobs %d" % jobs, "json", lambda jobs=jobs: cli_check(jobs))
 
     def datasette_row():
         n, secs, rss, note = datasette_csv(a.serve_datasette, path, a.datasette_seconds)
@@ -480,9 +556,11 @@ def bench_size(a, size, results, notes):
             note = "read %d of %d rows" % (n, size)
         if note.startswith("stream broke") and not a.ds_broke:
             a.ds_broke = True
-            notes.append("Datasette's streaming CSV broke off with an error (%s); "
-                         "--serve-datasette PATH picks another Datasette for that row "
-                         "(0.65.x streams this table)." % version_of(a.serve_datasette))
+            notes.append(
+                "Datasette's streaming CSV broke off with an error (%s); "
+                "--serve-datasette PATH picks another Datasette for that row "
+                "(0.65.x streams this table)." % version_of(a.serve_datasette)
+            )
         return n, secs, None, rss, note
 
     if a.datasette_seconds > 0:
@@ -502,21 +580,36 @@ def report(a, results, notes, info, startup):
     for k, v in info:
         add("| %s | %s |" % (k, v))
     add("")
-    add("| method | format | size | posts | seconds | x bare | posts/s | CPU s | peak RSS MB "
-        "| note |")
+    add(
+        "| method | format | size | posts | seconds | x bare | posts/s | CPU s | peak RSS MB "
+        "| note |"
+    )
     add("|---|---|--:|--:|--:|--:|--:|--:|--:|---|")
     bare = {r["size"]: r["seconds"] for r in results if r["method"] == "bare sqlite3 read"}
     for r in results:
         rate = r["posts"] / r["seconds"] if r["posts"] and r["seconds"] else None
         over = r["seconds"] / bare[r["size"]] if r["seconds"] and bare.get(r["size"]) else None
-        add("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            r["method"], r["format"], f"{r['size']:,}", fmt_num(r["posts"], ","),
-            fmt_num(r["seconds"], ".2f"), fmt_num(over, ".2f"), fmt_num(rate, ",.0f"),
-            fmt_num(r["cpu"], ".2f"), fmt_num(r["rss"], ".0f"), r["note"]))
+        add(
+            "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
+            % (
+                r["method"],
+                r["format"],
+                f"{r['size']:,}",
+                fmt_num(r["posts"], ","),
+                fmt_num(r["seconds"], ".2f"),
+                fmt_num(over, ".2f"),
+                fmt_num(rate, ",.0f"),
+                fmt_num(r["cpu"], ".2f"),
+                fmt_num(r["rss"], ".0f"),
+                r["note"],
+            )
+        )
     add("")
     if startup is not None:
-        add("CLI start-up alone (`datasette bsky-export --help`): %.2f s wall, "
-            "included in the CLI rows.\n" % startup)
+        add(
+            "CLI start-up alone (`datasette bsky-export --help`): %.2f s wall, "
+            "included in the CLI rows.\n" % startup
+        )
     checks = rate_targets(results) + ratio_targets(a, results, bare)
     if checks:
         add("| target | measured | goal | result |\n|---|--:|--:|---|")
@@ -537,13 +630,20 @@ def rate_targets(results):
         what = "%s %s on %s" % (r["method"], r["format"], f"{r['size']:,}")
         cli = r["method"].startswith("CLI")
         if r["method"].startswith("engine") or (
-                cli and r["size"] >= CLI_TARGET_SIZE and "--check" not in r["method"]):
+            cli and r["size"] >= CLI_TARGET_SIZE and "--check" not in r["method"]
+        ):
             rate = r["posts"] / r["seconds"]
             goal = TARGET_POSTS_S[r["format"]]
             checks.append((what + " posts/s", f"{rate:,.0f}", f">= {goal:,}", rate >= goal))
         if cli:
-            checks.append((what + " peak RSS", "%.0f MB" % r["rss"], "<= %d MB" % TARGET_RSS_MB,
-                           r["rss"] <= TARGET_RSS_MB))
+            checks.append(
+                (
+                    what + " peak RSS",
+                    "%.0f MB" % r["rss"],
+                    "<= %d MB" % TARGET_RSS_MB,
+                    r["rss"] <= TARGET_RSS_MB,
+                )
+            )
     return checks
 
 
@@ -555,59 +655,101 @@ def ratio_targets(a, results, bare):
 
     def ratio(what, top, bottom, limit):
         if top and bottom:
-            checks.append((what, "%.2f" % (top / bottom), "<= %.3g" % limit,
-                           top / bottom <= limit))
+            checks.append((what, "%.2f" % (top / bottom), "<= %.3g" % limit, top / bottom <= limit))
 
     for size in sizes:
         for jobs in a.jobs:
             stdout, output = "CLI --stdout --jobs %d" % jobs, "CLI --output --jobs %d" % jobs
             on = " on %s" % f"{size:,}"
-            ratio("%s json time / --stdout json%s" % ("CLI --check --jobs %d" % jobs, on),
-                  by.get(("CLI --check --jobs %d" % jobs, "json", size)),
-                  by.get((stdout, "json", size)), TARGET_CHECK)
+            ratio(
+                "%s json time / --stdout json%s" % ("CLI --check --jobs %d" % jobs, on),
+                by.get(("CLI --check --jobs %d" % jobs, "json", size)),
+                by.get((stdout, "json", size)),
+                TARGET_CHECK,
+            )
             parallel = jobs == max(a.jobs) > 1  # issue 12's targets are for --jobs 2
             for f in ("json", "csv") if size >= CLI_TARGET_SIZE and parallel else ():
-                ratio("%s %s time / --stdout%s" % (output, f, on), by.get((output, f, size)),
-                      by.get((stdout, f, size)), TARGET_DIRECTORY)
-                ratio("%s %s time / bare read%s" % (stdout, f, on), by.get((stdout, f, size)),
-                      bare.get(size), TARGET_OVER_BARE[a.order][f])
+                ratio(
+                    "%s %s time / --stdout%s" % (output, f, on),
+                    by.get((output, f, size)),
+                    by.get((stdout, f, size)),
+                    TARGET_DIRECTORY,
+                )
+                ratio(
+                    "%s %s time / bare read%s" % (stdout, f, on),
+                    by.get((stdout, f, size)),
+                    bare.get(size),
+                    TARGET_OVER_BARE[a.order][f],
+                )
             if len(sizes) > 1 and size == sizes[-1]:
                 for method in (stdout, output):
                     for f in ("json", "csv"):
-                        ratio("%s %s time(%s)/time(%s)" % (method, f, f"{size:,}",
-                                                            f"{sizes[0]:,}"),
-                              by.get((method, f, size)), by.get((method, f, sizes[0])),
-                              TARGET_RATIO * size / sizes[0] / 10)
+                        ratio(
+                            "%s %s time(%s)/time(%s)" % (method, f, f"{size:,}", f"{sizes[0]:,}"),
+                            by.get((method, f, size)),
+                            by.get((method, f, sizes[0])),
+                            TARGET_RATIO * size / sizes[0] / 10,
+                        )
     return checks
 
 
 def main():
     if len(sys.argv) == 5 and sys.argv[1] == "--worker":
         return worker(*sys.argv[2:])
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     g = ap.add_mutually_exclusive_group()
-    g.add_argument("--sizes", default="100000,1000000",
-                   help="comma-separated archive sizes (default: %(default)s)")
+    g.add_argument(
+        "--sizes",
+        default="100000,1000000",
+        help="comma-separated archive sizes (default: %(default)s)",
+    )
     g.add_argument("--posts", type=int, help="a single size (same as --sizes N)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--order", choices=("random", "feed"), default="random",
-                    help="posts' order on disk in the archives (make_archive.py --order)")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="run each export measurement this many times, keep the fastest")
-    ap.add_argument("--jobs", default="1,2",
-                    help="comma-separated --jobs values for the CLI rows (default: %(default)s)")
-    ap.add_argument("--data", default=os.path.join(HERE, "data"),
-                    help="where archives are cached (default: benchmarks/data/)")
-    ap.add_argument("--keep", metavar="DIR",
-                    help="keep the CLI's export directories under DIR (default: deleted)")
-    ap.add_argument("--datasette", default=os.path.join(os.path.dirname(sys.executable),
-                                                        "datasette"),
-                    help="datasette executable (default: the one beside this Python)")
-    ap.add_argument("--serve-datasette", metavar="PATH",
-                    help="datasette executable for the Datasette CSV row (default: --datasette)")
-    ap.add_argument("--datasette-seconds", type=float, default=60,
-                    help="read Datasette's CSV for at most this long; 0 skips it")
+    ap.add_argument(
+        "--order",
+        choices=("random", "feed"),
+        default="random",
+        help="posts' order on disk in the archives (make_archive.py --order)",
+    )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each export measurement this many times, keep the fastest",
+    )
+    ap.add_argument(
+        "--jobs",
+        default="1,2",
+        help="comma-separated --jobs values for the CLI rows (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--data",
+        default=os.path.join(HERE, "data"),
+        help="where archives are cached (default: benchmarks/data/)",
+    )
+    ap.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep the CLI's export directories under DIR (default: deleted)",
+    )
+    ap.add_argument(
+        "--datasette",
+        default=os.path.join(os.path.dirname(sys.executable), "datasette"),
+        help="datasette executable (default: the one beside this Python)",
+    )
+    ap.add_argument(
+        "--serve-datasette",
+        metavar="PATH",
+        help="datasette executable for the Datasette CSV row (default: --datasette)",
+    )
+    ap.add_argument(
+        "--datasette-seconds",
+        type=float,
+        default=60,
+        help="read Datasette's CSV for at most this long; 0 skips it",
+    )
     a = ap.parse_args()
     a.serve_datasette = a.serve_datasette or a.datasette
     sizes = [a.posts] if a.posts else [int(s.replace("_", "")) for s in a.sizes.split(",")]
@@ -623,8 +765,7 @@ def main():
     if a.cli_ok:
         startup = run_timed([a.datasette, "bsky-export", "--help"], 60)[0]
     else:
-        notes.append("`datasette bsky-export` is not available (%s): CLI rows skipped." %
-                     why)
+        notes.append("`datasette bsky-export` is not available (%s): CLI rows skipped." % why)
     if a.keep:
         a.keep = os.path.abspath(a.keep)
         os.makedirs(a.keep, exist_ok=True)
@@ -641,22 +782,30 @@ def main():
     finally:
         cleanup()
     if a.cli_ok:
-        notes.append("CLI rows: `datasette bsky-export ARCHIVE --format F --stdout --jobs N > "
-                     "/dev/null`, `datasette bsky-export ARCHIVE --format F --output TMPDIR "
-                     "--jobs N` and `datasette bsky-export ARCHIVE --check --jobs N` (wall "
-                     "time, start-up included); the CLI --output rows check that posts.F has "
-                     "the engine's size.")
+        notes.append(
+            "CLI rows: `datasette bsky-export ARCHIVE --format F --stdout --jobs N > "
+            "/dev/null`, `datasette bsky-export ARCHIVE --format F --output TMPDIR "
+            "--jobs N` and `datasette bsky-export ARCHIVE --check --jobs N` (wall "
+            "time, start-up included); the CLI --output rows check that posts.F has "
+            "the engine's size."
+        )
     if a.datasette_seconds > 0:
-        notes.append("Datasette row: `datasette serve ARCHIVE -p PORT --host 127.0.0.1 --setting "
-                     "max_csv_mb 0`, then GET `/<db>/posts.csv?_stream=1&_size=max` read and "
-                     "parsed over loopback (server start-up excluded). Datasette streams in "
-                     "rowid order, the export in created_at order.")
+        notes.append(
+            "Datasette row: `datasette serve ARCHIVE -p PORT --host 127.0.0.1 --setting "
+            "max_csv_mb 0`, then GET `/<db>/posts.csv?_stream=1&_size=max` read and "
+            "parsed over loopback (server start-up excluded). Datasette streams in "
+            "rowid order, the export in created_at order."
+        )
     notes.append("Archives: %s order on disk (make_archive.py --order %s)." % (a.order, a.order))
-    notes.append("Bare read and engine rows are timed inside a worker process (no start-up). "
-                 "Warm page cache: each archive is read once before it is measured.")
-    notes.append("seconds and posts/s are wall time; CPU s is the measured process's user + "
-                 "system time (CLI: the whole command), less sensitive to other load on the "
-                 "machine. With --repeat, the fastest run is shown.")
+    notes.append(
+        "Bare read and engine rows are timed inside a worker process (no start-up). "
+        "Warm page cache: each archive is read once before it is measured."
+    )
+    notes.append(
+        "seconds and posts/s are wall time; CPU s is the measured process's user + "
+        "system time (CLI: the whole command), less sensitive to other load on the "
+        "machine. With --repeat, the fastest run is shown."
+    )
     print(report(a, results, notes, machine(a), startup))
     if a.failures:
         print("\nFailures:\n\n" + "\n\n".join(a.failures), file=sys.stderr)

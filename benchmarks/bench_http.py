@@ -75,8 +75,12 @@ def archive_for(posts, seed, data_dir):
     if not os.path.exists(path):
         log("building %s ..." % path)
         started = time.monotonic()
-        subprocess.run([sys.executable, maker, path, "--posts", str(posts), "--seed", str(seed),
-                        "--quiet"], check=True, stdin=subprocess.DEVNULL, timeout=3600)
+        subprocess.run(
+            [sys.executable, maker, path, "--posts", str(posts), "--seed", str(seed), "--quiet"],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            timeout=3600,
+        )
         log("built in %.0f s" % (time.monotonic() - started))
     with open(path, "rb") as f:  # a warm page cache for every measurement
         while f.read(1 << 24):
@@ -128,8 +132,11 @@ def run_cli(datasette, archive, fmt, timeout):
     digest = hashlib.sha256()
     with tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        proc = spawn([datasette, "bsky-export", archive, "--format", fmt, "--stdout", "--quiet"],
-                     stdout=subprocess.PIPE, stderr=err)
+        proc = spawn(
+            [datasette, "bsky-export", archive, "--format", fmt, "--stdout", "--quiet"],
+            stdout=subprocess.PIPE,
+            stderr=err,
+        )
         timer = threading.Timer(timeout, stop, (proc,))
         timer.start()
         try:
@@ -153,8 +160,11 @@ def free_port():
 class Server:
     def __init__(self, datasette, archive, log_file):
         self.port = free_port()
-        self.proc = spawn([datasette, "serve", archive, "--host", "127.0.0.1",
-                           "--port", str(self.port)], stdout=log_file, stderr=log_file)
+        self.proc = spawn(
+            [datasette, "serve", archive, "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=log_file,
+            stderr=log_file,
+        )
         deadline = time.monotonic() + 120
         while True:
             if self.proc.poll() is not None:
@@ -164,7 +174,7 @@ class Server:
                 return
             except OSError:
                 if time.monotonic() > deadline:
-                    raise BenchError("datasette serve did not answer within 120 s")
+                    raise BenchError("datasette serve did not answer within 120 s") from None
                 time.sleep(0.2)
 
     def get(self, path, timeout=30):
@@ -288,18 +298,21 @@ def in_flight(server, path, count, seconds, bytes_per_post):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--posts", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--format", default="json", choices=("json", "csv"))
     ap.add_argument("--data", default=os.path.join(HERE, "data"))
-    ap.add_argument("--datasette", default=os.path.join(os.path.dirname(sys.executable),
-                                                        "datasette"))
+    ap.add_argument(
+        "--datasette", default=os.path.join(os.path.dirname(sys.executable), "datasette")
+    )
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--downloads", type=int, default=4)
-    ap.add_argument("--seconds", type=float, default=60.0,
-                    help="at most this long with the downloads in flight")
+    ap.add_argument(
+        "--seconds", type=float, default=60.0, help="at most this long with the downloads in flight"
+    )
     args = ap.parse_args()
     if not shutil.which(args.datasette):
         raise BenchError("no datasette at %s (use --datasette)" % args.datasette)
@@ -322,8 +335,10 @@ def main():
                 digest = hashlib.sha256()
                 size, seconds = download(server.port, path, digest, timeout)
                 if size != cli[-1][0] or digest.hexdigest() != cli[-1][3]:
-                    raise BenchError("the download (%d bytes) differs from the CLI's (%d bytes)"
-                                     % (size, cli[-1][0]))
+                    raise BenchError(
+                        "the download (%d bytes) differs from the CLI's (%d bytes)"
+                        % (size, cli[-1][0])
+                    )
                 single.append(seconds)
             cli_bytes, cli_seconds, cli_wall, cli_hash, cli_rss = min(cli, key=lambda r: r[1])
             log("%d downloads in flight ..." % args.downloads)
@@ -344,29 +359,62 @@ def main():
         return "ok" if ok else "**MISSED**"
 
     rows = [
-        ("CLI `--stdout` (%s)" % fmt,
-         "%s posts/s (%.1f s first to last byte, %.1f s wall, RSS %.0f MB)" % (
-             format(int(cli_rate), ","), cli_seconds, cli_wall, cli_rss), "", ""),
-        ("one download", "%s posts/s (%.1f s), %.0f %% of the CLI; bytes identical" % (
-            format(int(rate), ","), single_s, ratio * 100),
-         ">= %d %%" % (TARGET_RATIO * 100), mark(ratio >= TARGET_RATIO)),
-        ("/-/versions.json, %d downloads in flight" % args.downloads,
-         "p50 %.0f ms, p95 %.0f ms, max %.0f ms (%d requests over %.0f s)" % (
-             percentile(lat, 50), p95, max(lat), len(lat), flight["seconds"]),
-         "p95 < %d ms" % TARGET_P95_MS, mark(p95 < TARGET_P95_MS)),
-        ("%d downloads together" % args.downloads, "%s posts/s" % format(
-            int(flight["posts_s"]), ","), "", ""),
-        ("server CPU in the 2 s after the clients left", "%.2f s" % flight["idle_cpu"],
-         "< 0.5 s", mark(flight["idle_cpu"] < 0.5)),
-        ("server peak RSS", "%.0f MB" % rss, "<= %d MB" % TARGET_RSS_MB,
-         mark(rss <= TARGET_RSS_MB)),
+        (
+            "CLI `--stdout` (%s)" % fmt,
+            "%s posts/s (%.1f s first to last byte, %.1f s wall, RSS %.0f MB)"
+            % (format(int(cli_rate), ","), cli_seconds, cli_wall, cli_rss),
+            "",
+            "",
+        ),
+        (
+            "one download",
+            "%s posts/s (%.1f s), %.0f %% of the CLI; bytes identical"
+            % (format(int(rate), ","), single_s, ratio * 100),
+            ">= %d %%" % (TARGET_RATIO * 100),
+            mark(ratio >= TARGET_RATIO),
+        ),
+        (
+            "/-/versions.json, %d downloads in flight" % args.downloads,
+            "p50 %.0f ms, p95 %.0f ms, max %.0f ms (%d requests over %.0f s)"
+            % (percentile(lat, 50), p95, max(lat), len(lat), flight["seconds"]),
+            "p95 < %d ms" % TARGET_P95_MS,
+            mark(p95 < TARGET_P95_MS),
+        ),
+        (
+            "%d downloads together" % args.downloads,
+            "%s posts/s" % format(int(flight["posts_s"]), ","),
+            "",
+            "",
+        ),
+        (
+            "server CPU in the 2 s after the clients left",
+            "%.2f s" % flight["idle_cpu"],
+            "< 0.5 s",
+            mark(flight["idle_cpu"] < 0.5),
+        ),
+        (
+            "server peak RSS",
+            "%.0f MB" % rss,
+            "<= %d MB" % TARGET_RSS_MB,
+            mark(rss <= TARGET_RSS_MB),
+        ),
     ]
-    print("Archive: %s posts (seed %d, %.0f MB), format %s; %s; %d CPUs, load average "
-          "%.1f before, %.1f after" % (
-              format(args.posts, ","), args.seed, os.path.getsize(archive) / 1e6, fmt,
-              subprocess.run([args.datasette, "--version"], capture_output=True,
-                             text=True).stdout.strip(), os.cpu_count(), load_before,
-              os.getloadavg()[0]))
+    print(
+        "Archive: %s posts (seed %d, %.0f MB), format %s; %s; %d CPUs, load average "
+        "%.1f before, %.1f after"
+        % (
+            format(args.posts, ","),
+            args.seed,
+            os.path.getsize(archive) / 1e6,
+            fmt,
+            subprocess.run(
+                [args.datasette, "--version"], capture_output=True, text=True
+            ).stdout.strip(),
+            os.cpu_count(),
+            load_before,
+            os.getloadavg()[0],
+        )
+    )
     print()
     print("| measurement | result | target | |")
     print("|---|---|---|---|")

@@ -52,15 +52,20 @@ def one_post_archive(path, text, embed):
         "INSERT INTO posts (uri, cid, did, text, created_at, indexed_at, archived_at, has_media,"
         " reply_parent, embed_type, embed_data) VALUES (?, 'bafy', 'did:plc:a', ?, ?, ?, ?, 1,"
         " '', 'app.bsky.embed.images', ?)",
-        ("at://did:plc:a/app.bsky.feed.post/1", text, TIME, TIME, TIME, embed))
+        ("at://did:plc:a/app.bsky.feed.post/1", text, TIME, TIME, TIME, embed),
+    )
     conn.commit()
     conn.close()
     return path
 
 
 def build(data, levels, text_mb):
-    deep = ('{"images":[{"fullsize":"https://cdn.example/img/h@jpeg"}],"deep":'
-            + "[" * (levels - 1) + "]" * (levels - 1) + "}").encode()
+    deep = (
+        '{"images":[{"fullsize":"https://cdn.example/img/h@jpeg"}],"deep":'
+        + "[" * (levels - 1)
+        + "]" * (levels - 1)
+        + "}"
+    ).encode()
     one_post_archive(os.path.join(data, "deep.db"), "deep", deep)
     one_post_archive(os.path.join(data, "huge.db"), ("x" * 999 + '"') * (text_mb * 1000), b"null")
 
@@ -68,10 +73,24 @@ def build(data, levels, text_mb):
 def archives(data, levels, text_mb):
     """Built in a child process: a process started from this one would
     inherit its peak RSS (ru_maxrss survives fork and exec)."""
-    subprocess.run([sys.executable, __file__, "--build", "--data", data, "--levels", str(levels),
-                    "--text-mb", str(text_mb)], check=True)
-    return [("deep (%d levels)" % levels, os.path.join(data, "deep.db")),
-            ("huge (%d MB text)" % text_mb, os.path.join(data, "huge.db"))]
+    subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--build",
+            "--data",
+            data,
+            "--levels",
+            str(levels),
+            "--text-mb",
+            str(text_mb),
+        ],
+        check=True,
+    )
+    return [
+        ("deep (%d levels)" % levels, os.path.join(data, "deep.db")),
+        ("huge (%d MB text)" % text_mb, os.path.join(data, "huge.db")),
+    ]
 
 
 def stalled_rss(server, path, clients):
@@ -120,14 +139,16 @@ def server_peaks(datasette, archive, fmt, downloads):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--levels", type=int, default=9998)
     ap.add_argument("--text-mb", type=int, default=57)
     ap.add_argument("--downloads", type=int, default=4)
     ap.add_argument("--data", default=None)
-    ap.add_argument("--datasette", default=os.path.join(os.path.dirname(sys.executable),
-                                                        "datasette"))
+    ap.add_argument(
+        "--datasette", default=os.path.join(os.path.dirname(sys.executable), "datasette")
+    )
     ap.add_argument("--build", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.build:
@@ -135,18 +156,22 @@ def main():
     if not shutil.which(args.datasette):
         raise BenchError("no datasette at %s (use --datasette)" % args.datasette)
     data = args.data or tempfile.mkdtemp(prefix="bench-memory-")
-    print("| archive | format | output | CLI peak RSS | server after 1 download "
-          "| after %d at once | %d stalled clients (RSS) |" % (args.downloads, args.downloads))
+    print(
+        "| archive | format | output | CLI peak RSS | server after 1 download "
+        "| after %d at once | %d stalled clients (RSS) |" % (args.downloads, args.downloads)
+    )
     print("|---|---|---:|---:|---:|---:|---:|")
     try:
         for name, archive in archives(data, args.levels, args.text_mb):
             for fmt in ("json", "csv"):
                 log("%s, %s ..." % (name, fmt))
                 size, _, _, _, cli_rss = run_cli(args.datasette, archive, fmt, 600)
-                _, one, many, stalled = server_peaks(args.datasette, archive, fmt,
-                                                     args.downloads)
-                print("| %s | %s | %.1f MB | %.0f MB | %.0f MB | %.0f MB | %.0f MB |"
-                      % (name, fmt, size / 1e6, cli_rss, one, many, stalled), flush=True)
+                _, one, many, stalled = server_peaks(args.datasette, archive, fmt, args.downloads)
+                print(
+                    "| %s | %s | %.1f MB | %.0f MB | %.0f MB | %.0f MB | %.0f MB |"
+                    % (name, fmt, size / 1e6, cli_rss, one, many, stalled),
+                    flush=True,
+                )
     finally:
         for proc in bench_http.CHILDREN:
             bench_http.stop(proc)

@@ -32,11 +32,16 @@ async def can_view_table(datasette, actor, database, table):
         from datasette.resources import TableResource
 
         return await datasette.allowed(
-            action="view-table", resource=TableResource(database=database, table=table),
-            actor=actor)
+            action="view-table", resource=TableResource(database=database, table=table), actor=actor
+        )
     visible, _ = await datasette.check_visibility(  # Datasette 0.65, as its table view checks
-        actor, permissions=[("view-table", (database, table)), ("view-database", database),
-                            "view-instance"])
+        actor,
+        permissions=[
+            ("view-table", (database, table)),
+            ("view-database", database),
+            "view-instance",
+        ],
+    )
     return visible
 
 
@@ -44,8 +49,11 @@ async def check_view(datasette, actor, database, table, consequence=""):
     """HttpError 403 unless ``actor`` may view ``table``; ``consequence``
     ends the message (": media cannot be included")."""
     if not await can_view_table(datasette, actor, database, table):
-        raise HttpError(403, "You do not have permission to view the %s table of %s%s"
-                        % (table, database, consequence))
+        raise HttpError(
+            403,
+            "You do not have permission to view the %s table of %s%s"
+            % (table, database, consequence),
+        )
 
 
 def actor_id(actor):
@@ -61,11 +69,14 @@ def scoped_did(config, actor, did):
         return did or None
     own = actor_id(actor)
     if own is None:
-        raise HttpError(403, "This archive exports each signed-in actor's own posts only: "
-                        "sign in first")
+        raise HttpError(
+            403, "This archive exports each signed-in actor's own posts only: sign in first"
+        )
     if did and did != own:
-        raise HttpError(403, "You may export only your own posts (did %s), not those of %s"
-                        % (own, short_repr(did)))
+        raise HttpError(
+            403,
+            "You may export only your own posts (did %s), not those of %s" % (own, short_repr(did)),
+        )
     return own
 
 
@@ -74,6 +85,7 @@ def media_root(config, log):
     root = config.get("media_root") or "."
     if not os.path.isdir(root):
         log.error("%s: media_root %r is not a directory", PLUGIN, root)
-        raise HttpError(500, "Media export is not available: the configured media folder "
-                        "does not exist")
+        raise HttpError(
+            500, "Media export is not available: the configured media folder does not exist"
+        )
     return media.MediaRoot(root)

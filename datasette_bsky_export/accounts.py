@@ -25,10 +25,12 @@ def _counts(conn, did):
     if did is None:
         rows = conn.execute(
             "SELECT did, count(*) FROM posts GROUP BY did ORDER BY 2 DESC, 1 LIMIT ?",
-            [MAX_DIDS + 1]).fetchall()
+            [MAX_DIDS + 1],
+        ).fetchall()
     else:
-        rows = [(did, conn.execute("SELECT count(*) FROM posts WHERE did = ?",
-                                   [did]).fetchone()[0])]
+        rows = [
+            (did, conn.execute("SELECT count(*) FROM posts WHERE did = ?", [did]).fetchone()[0])
+        ]
     total = sum(n for _, n in rows)
     if len(rows) > MAX_DIDS:
         total = conn.execute("SELECT count(*) FROM posts").fetchone()[0]
@@ -40,10 +42,14 @@ def _handles(conn, dids):
     found = {}
     try:
         for start in range(0, len(dids), _IN_CHUNK):
-            chunk = dids[start:start + _IN_CHUNK]
-            found.update(conn.execute(
-                "SELECT did, handle FROM profiles WHERE did IN (%s) ORDER BY snapshot_at"
-                % ",".join("?" * len(chunk)), chunk).fetchall())
+            chunk = dids[start : start + _IN_CHUNK]
+            found.update(
+                conn.execute(
+                    "SELECT did, handle FROM profiles WHERE did IN (%s) ORDER BY snapshot_at"
+                    % ",".join("?" * len(chunk)),
+                    chunk,
+                ).fetchall()
+            )
     except sqlite3.Error:  # no profiles table: DIDs alone
         pass
     return found

@@ -21,8 +21,10 @@ from click.core import ParameterSource
 from . import __version__, engine, exportdir, media, parallel, posts, workers
 
 BUSY_TIMEOUT = workers.BUSY_TIMEOUT
-NO_POSTS = ("No posts found in your archive matching the selected criteria. "
-            "Try adjusting your date range or archive some posts first.")
+NO_POSTS = (
+    "No posts found in your archive matching the selected criteria. "
+    "Try adjusting your date range or archive some posts first."
+)
 
 
 def open_archive(path):
@@ -52,17 +54,24 @@ def _locked(error):
 
 
 def _locked_failure(error):
-    return click.ClickException("the archive stayed locked by another process for %gs (%s); "
-                                "try again" % (BUSY_TIMEOUT, error))
+    return click.ClickException(
+        "the archive stayed locked by another process for %gs (%s); "
+        "try again" % (BUSY_TIMEOUT, error)
+    )
 
 
 class Progress:
     """click's progress bar on stderr, with posts/s beside it (``item_show_func``)."""
 
     def __init__(self, total, label):
-        self.bar = click.progressbar(length=total, label=label, show_pos=True,
-                                     show_percent=True, item_show_func=lambda rate: rate,
-                                     file=sys.stderr)
+        self.bar = click.progressbar(
+            length=total,
+            label=label,
+            show_pos=True,
+            show_percent=True,
+            item_show_func=lambda rate: rate,
+            file=sys.stderr,
+        )
         self.bar.__enter__()
         self.started = time.monotonic()
         self.done = 0
@@ -90,28 +99,70 @@ def _size(n):
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="datasette bsky-export")
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(engine.FORMATS), default="json",
-              show_default=True, help="Format of the posts file")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(engine.FORMATS),
+    default="json",
+    show_default=True,
+    help="Format of the posts file",
+)
 @click.option("--did", help="Export only this account's posts (default: all posts)")
 @click.option("--start-date", help="Only posts created on or after this day (YYYY-MM-DD, UTC)")
 @click.option("--end-date", help="Only posts created on or before this day (YYYY-MM-DD, UTC)")
-@click.option("--output", type=click.Path(file_okay=False), default="./exports",
-              show_default=True, help="Directory in which to create <did>/<timestamp>/")
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False),
+    default="./exports",
+    show_default=True,
+    help="Directory in which to create <did>/<timestamp>/",
+)
 @click.option("--stdout", "to_stdout", is_flag=True, help="Stream only the posts file to stdout")
 @click.option("--include-media", is_flag=True, help="Copy the exported posts' media into media/")
-@click.option("--media-root", type=click.Path(exists=True, file_okay=False), default=".",
-              show_default=True, help="Directory that relative media file_path values are under")
-@click.option("--batch-size", default=engine.DEFAULT_PAGE_SIZE, show_default=True,
-              type=click.IntRange(1, engine.MAX_PAGE_SIZE), help="Posts per database page")
-@click.option("--jobs", type=click.IntRange(1, 64), default=parallel.default_jobs,
-              show_default="the usable CPUs, at most %d" % parallel.MAX_JOBS,
-              help="Processes that encode the export (1: this process alone)")
+@click.option(
+    "--media-root",
+    type=click.Path(exists=True, file_okay=False),
+    default=".",
+    show_default=True,
+    help="Directory that relative media file_path values are under",
+)
+@click.option(
+    "--batch-size",
+    default=engine.DEFAULT_PAGE_SIZE,
+    show_default=True,
+    type=click.IntRange(1, engine.MAX_PAGE_SIZE),
+    help="Posts per database page",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=parallel.default_jobs,
+    show_default="the usable CPUs, at most %d" % parallel.MAX_JOBS,
+    help="Processes that encode the export (1: this process alone)",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary")
-@click.option("--check", is_flag=True,
-              help="Write nothing; list each post the export would reject, exit 1 if any")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; list each post the export would reject, exit 1 if any",
+)
 @click.pass_context
-def bsky_export(ctx, archive, fmt, did, start_date, end_date, output, to_stdout, include_media,
-                media_root, batch_size, jobs, quiet, check):
+def bsky_export(
+    ctx,
+    archive,
+    fmt,
+    did,
+    start_date,
+    end_date,
+    output,
+    to_stdout,
+    include_media,
+    media_root,
+    batch_size,
+    jobs,
+    quiet,
+    check,
+):
     """Export the posts of a bskyarchive ARCHIVE in the legacy app's format.
 
     Writes OUTPUT/<did or all>/<YYYY-MM-DD_HH-MM-SS>/ with posts.json or
@@ -129,8 +180,14 @@ def bsky_export(ctx, archive, fmt, did, start_date, end_date, output, to_stdout,
         if check:
             code = _check(conn, options, jobs, quiet)
         else:
-            code = _export(conn, options, jobs, quiet, to_stdout and sys.stdout.buffer,
-                           (output, include_media, media_root))
+            code = _export(
+                conn,
+                options,
+                jobs,
+                quiet,
+                to_stdout and sys.stdout.buffer,
+                (output, include_media, media_root),
+            )
     except KeyboardInterrupt:
         click.echo("\nError: interrupted; nothing was left behind", err=True)
         code = 130
@@ -140,13 +197,18 @@ def bsky_export(ctx, archive, fmt, did, start_date, end_date, output, to_stdout,
 
 
 def _refuse_conflicts(ctx, to_stdout, include_media, check):
-    given = {name for name in ("output", "media_root")
-             if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT}
-    pairs = [(to_stdout and "output" in given, "--stdout", "--output"),
-             (to_stdout and include_media, "--stdout", "--include-media"),
-             (check and to_stdout, "--check", "--stdout"),
-             (check and "output" in given, "--check", "--output"),
-             (check and include_media, "--check", "--include-media")]
+    given = {
+        name
+        for name in ("output", "media_root")
+        if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT
+    }
+    pairs = [
+        (to_stdout and "output" in given, "--stdout", "--output"),
+        (to_stdout and include_media, "--stdout", "--include-media"),
+        (check and to_stdout, "--check", "--stdout"),
+        (check and "output" in given, "--check", "--output"),
+        (check and include_media, "--check", "--include-media"),
+    ]
     for conflict, one, other in pairs:
         if conflict:
             raise click.UsageError("%s cannot be used with %s" % (one, other), ctx)
@@ -178,9 +240,17 @@ def _export(conn, options, jobs, quiet, stdout, directory):
     if result.posts == 0:
         click.echo("Warning: %s" % NO_POSTS, err=True)
     if not quiet:
-        click.echo("Exported %s posts, %s media files, %s in %.1fs: %s" % (
-            format(result.posts, ","), format(result.media, ","), _size(result.bytes),
-            result.seconds, result.path or "stdout"), err=True)
+        click.echo(
+            "Exported %s posts, %s media files, %s in %.1fs: %s"
+            % (
+                format(result.posts, ","),
+                format(result.media, ","),
+                _size(result.bytes),
+                result.seconds,
+                result.path or "stdout",
+            ),
+            err=True,
+        )
     return 0
 
 
@@ -191,8 +261,9 @@ def _write(conn, options, jobs, progress, stdout, directory, warnings):
         if stdout:
             return exportdir.stream(conn, options, stdout, progress, jobs)
         output, include_media, media_root = directory
-        return exportdir.write(conn, options, output, include_media, media_root, progress,
-                               warnings, jobs=jobs)
+        return exportdir.write(
+            conn, options, output, include_media, media_root, progress, warnings, jobs=jobs
+        )
     except posts.RowError as e:
         raise click.ClickException("%s; %s" % (e, lost)) from None
     except sqlite3.OperationalError as e:
@@ -205,14 +276,17 @@ def _write(conn, options, jobs, progress, stdout, directory, warnings):
         raise
     except OSError as e:
         where = "to stdout" if stdout else "the export under %s" % directory[0]
-        raise click.ClickException("writing %s failed: %s; %s" % (where, _reason(e), lost)) \
-            from None
+        raise click.ClickException(
+            "writing %s failed: %s; %s" % (where, _reason(e), lost)
+        ) from None
 
 
 def _reason(error):
-    return {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is full",
-            errno.EFBIG: "the file size limit was reached"}.get(
-                error.errno, error.strerror or str(error))
+    return {
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is full",
+        errno.EFBIG: "the file size limit was reached",
+    }.get(error.errno, error.strerror or str(error))
 
 
 def _check(conn, options, jobs, quiet):
@@ -232,6 +306,9 @@ def _check(conn, options, jobs, quiet):
             progress.close()
     if not quiet:
         count = outcome.rejected
-        click.echo("%s %s would be rejected" % (
-            format(count, ",") if count else "no", "post" if count < 2 else "posts"), err=True)
+        click.echo(
+            "%s %s would be rejected"
+            % (format(count, ",") if count else "no", "post" if count < 2 else "posts"),
+            err=True,
+        )
     return 1 if outcome.rejected else 0

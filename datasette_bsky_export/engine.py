@@ -42,8 +42,9 @@ def parse_date(value, name):
 class ExportOptions:
     """Validated export options; raises OptionError."""
 
-    def __init__(self, fmt="json", did=None, start_date=None, end_date=None,
-                 page_size=DEFAULT_PAGE_SIZE):
+    def __init__(
+        self, fmt="json", did=None, start_date=None, end_date=None, page_size=DEFAULT_PAGE_SIZE
+    ):
         if fmt not in FORMATS:
             raise OptionError("unknown format %s: use json or csv" % short_repr(fmt))
         if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -51,8 +52,9 @@ class ExportOptions:
         if did is not None and not isinstance(did, str):
             raise OptionError("did must be text")
         if did and (len(did) > MAX_DID_LENGTH or _CONTROL.search(did)):
-            raise OptionError("did must be at most %d characters, without control characters"
-                              % MAX_DID_LENGTH)
+            raise OptionError(
+                "did must be at most %d characters, without control characters" % MAX_DID_LENGTH
+            )
         self.format = fmt
         self.did = did or None
         self.start_date = parse_date(start_date, "start date")
@@ -80,8 +82,15 @@ class ExportOptions:
 
     def pager(self, after=None, until=None):
         """The pager of the export, or of its range after ``after`` up to ``until``."""
-        return KeysetPager(self.did, self.start_bound, self.end_bound, self.page_size,
-                           csv=self.format == "csv", after=after, until=until)
+        return KeysetPager(
+            self.did,
+            self.start_bound,
+            self.end_bound,
+            self.page_size,
+            csv=self.format == "csv",
+            after=after,
+            until=until,
+        )
 
 
 def check_table(conn):

@@ -16,8 +16,14 @@ from datasette import Response
 
 from . import posts
 
-_TITLES = {400: "Bad request", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-           429: "Too many downloads", 500: "Export failed"}
+_TITLES = {
+    400: "Bad request",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    429: "Too many downloads",
+    500: "Export failed",
+}
 
 
 _CONTROL = re.compile("[\x00-\x1f\x7f\u2028\u2029]")
@@ -57,10 +63,14 @@ async def error_response(datasette, request, error):
     """``error`` as JSON, or as an HTML page for a browser."""
     headers = {"cache-control": "no-store", **error.headers}
     if not wants_html(request):
-        return Response.json({"ok": False, "error": error.message, "status": error.status},
-                             status=error.status, headers=headers)
+        return Response.json(
+            {"ok": False, "error": error.message, "status": error.status},
+            status=error.status,
+            headers=headers,
+        )
     body = await datasette.render_template(
         "bsky_export_error.html",
         {"error": error.message, "status": error.status, "title": _TITLES.get(error.status)},
-        request=request)
+        request=request,
+    )
     return Response.html(body, status=error.status, headers=headers)

@@ -35,7 +35,12 @@ def safe_name(text):
 class Result:
     def __init__(self, path, posts, media_count, size, seconds):
         self.path, self.posts, self.media, self.bytes, self.seconds = (
-            path, posts, media_count, size, seconds)
+            path,
+            posts,
+            media_count,
+            size,
+            seconds,
+        )
 
 
 class _Writeback:
@@ -54,8 +59,9 @@ class _Writeback:
             self.out.flush()
             # From the point before last: pages still being written back last
             # time are dropped now.
-            os.posix_fadvise(self.out.fileno(), self.previous, written - self.previous,
-                             os.POSIX_FADV_DONTNEED)
+            os.posix_fadvise(
+                self.out.fileno(), self.previous, written - self.previous, os.POSIX_FADV_DONTNEED
+            )
             self.previous, self.done = self.done, written
 
 
@@ -90,8 +96,9 @@ def _make_partial(parent, stamp):
     """A new partial directory and the descriptor holding its lock. A
     directory removed between its mkdir and its lock is made again."""
     while True:
-        path = os.path.join(parent, ".%s.partial-%d-%s" % (stamp, os.getpid(),
-                                                           secrets.token_hex(4)))
+        path = os.path.join(
+            parent, ".%s.partial-%d-%s" % (stamp, os.getpid(), secrets.token_hex(4))
+        )
         os.mkdir(path)
         try:
             fd = _lock(path, fcntl.LOCK_EX)
@@ -148,8 +155,17 @@ def _copy_file(chosen, uri, source, target):
         chosen.copied(source)
 
 
-def write(conn, options, output, include_media=False, media_root=".", progress=None,
-          warn=None, now=None, jobs=1):
+def write(
+    conn,
+    options,
+    output,
+    include_media=False,
+    media_root=".",
+    progress=None,
+    warn=None,
+    now=None,
+    jobs=1,
+):
     """Export into a new legacy directory under ``output``; returns a Result.
 
     ``progress(posts_done)`` is called as posts are written, ``warn(message)``
@@ -175,11 +191,17 @@ def write(conn, options, output, include_media=False, media_root=".", progress=N
         chosen = None
         if include_media:  # a second pass over the posts, as the ZIP makes
             os.mkdir(os.path.join(partial, "media"))
-            chosen = _copy_media(conn, options, media_root, os.path.join(partial, "media"),
-                                 warn or (lambda message: None))
+            chosen = _copy_media(
+                conn,
+                options,
+                media_root,
+                os.path.join(partial, "media"),
+                warn or (lambda message: None),
+            )
         media_count = chosen.count if chosen else 0
-        body = manifest.export_manifest(options, outcome.posts, media_count,
-                                        len(chosen.names) if chosen else None)
+        body = manifest.export_manifest(
+            options, outcome.posts, media_count, len(chosen.names) if chosen else None
+        )
         with open(os.path.join(partial, "manifest.json"), "wb") as out:
             out.write(body)
             out.flush()

@@ -70,8 +70,9 @@ def _joined_times(columns, kind):
         return None
     newline = "\n" if kind is str else b"\n"
     joined = newline.join(values) + newline
-    if joined.count(newline) == len(values) and (
-            _TIMES if kind is str else _TIMES_BYTES).fullmatch(joined):
+    if joined.count(newline) == len(values) and (_TIMES if kind is str else _TIMES_BYTES).fullmatch(
+        joined
+    ):
         return joined
     return None
 
@@ -160,31 +161,75 @@ def _raw_json_column(column):
 
 def _json_page(rows):
     """The posts of ``rows`` when every one is for the fast path, else None."""
-    (uri, cid, did, text, created, indexed, has_media, likes, reposts, replies,
-     quotes, is_reply, parent, embed_type, embed, labels, archived) = tuple(zip(*rows))[:17]
-    if not (_all_of_type((uri, cid, did, text, parent, embed_type), str)
-            and _all_of_type((has_media, likes, reposts, replies, quotes, is_reply), int)
-            and set(has_media) <= _FLAGS and set(is_reply) <= _FLAGS
-            and _all_small((uri, cid, did, text, parent, embed_type))):
+    (
+        uri,
+        cid,
+        did,
+        text,
+        created,
+        indexed,
+        has_media,
+        likes,
+        reposts,
+        replies,
+        quotes,
+        is_reply,
+        parent,
+        embed_type,
+        embed,
+        labels,
+        archived,
+    ) = tuple(zip(*rows))[:17]
+    if not (
+        _all_of_type((uri, cid, did, text, parent, embed_type), str)
+        and _all_of_type((has_media, likes, reposts, replies, quotes, is_reply), int)
+        and set(has_media) <= _FLAGS
+        and set(is_reply) <= _FLAGS
+        and _all_small((uri, cid, did, text, parent, embed_type))
+    ):
         return None
     times = _json_times((created, indexed, archived))
     if times is None:
         return None
     n = len(rows)
-    created, indexed, archived = times[:n], times[n:2 * n], times[2 * n:3 * n]
+    created, indexed, archived = times[:n], times[n : 2 * n], times[2 * n : 3 * n]
     try:
         embed, labels = _raw_json_column(embed), _raw_json_column(labels)
     except _Exact:
         return None
     page = []
-    for (u, c, d, t, ca, ia, hm, lc, rc, rpc, qc, ir, rp, et, ed, lb, aa) in zip(
-            uri, cid, did, text, created, indexed, has_media, likes, reposts, replies,
-            quotes, is_reply, parent, embed_type, embed, labels, archived):
+    for u, c, d, t, ca, ia, hm, lc, rc, rpc, qc, ir, rp, et, ed, lb, aa in zip(
+        uri,
+        cid,
+        did,
+        text,
+        created,
+        indexed,
+        has_media,
+        likes,
+        reposts,
+        replies,
+        quotes,
+        is_reply,
+        parent,
+        embed_type,
+        embed,
+        labels,
+        archived,
+    ):
         post = {
-            "uri": u, "cid": c, "did": d, "text": t,
-            "created_at": ca, "indexed_at": ia,
-            "has_media": hm == 1, "like_count": lc, "repost_count": rc,
-            "reply_count": rpc, "quote_count": qc, "is_reply": ir == 1,
+            "uri": u,
+            "cid": c,
+            "did": d,
+            "text": t,
+            "created_at": ca,
+            "indexed_at": ia,
+            "has_media": hm == 1,
+            "like_count": lc,
+            "repost_count": rc,
+            "reply_count": rpc,
+            "quote_count": qc,
+            "is_reply": ir == 1,
         }
         if rp:
             post["reply_parent"] = rp
@@ -254,7 +299,7 @@ _HMS = operator.itemgetter(slice(11, 19))
 # Bytes of uri, cid, did, reply_parent and embed_type that need no quoting
 # wherever they stand: printable ASCII but space, '"', ',' and '\' (so never
 # a leading space or exactly '\.').
-_PLAIN = bytes(range(0x21, 0x7f)).translate(None, b'",\\')
+_PLAIN = bytes(range(0x21, 0x7F)).translate(None, b'",\\')
 
 
 def _media(embed):
@@ -273,13 +318,34 @@ def _media(embed):
 
 def _csv_page(rows, quote=gocsv.needs_quotes_utf8):
     """The records of ``rows`` when every one is for the fast path, else None."""
-    (uri, cid, did, text, created, indexed, has_media, likes, reposts, replies,
-     quotes, is_reply, parent, embed_type, embed, _labels, archived) = tuple(zip(*rows))[:17]
+    (
+        uri,
+        cid,
+        did,
+        text,
+        created,
+        indexed,
+        has_media,
+        likes,
+        reposts,
+        replies,
+        quotes,
+        is_reply,
+        parent,
+        embed_type,
+        embed,
+        _labels,
+        archived,
+    ) = tuple(zip(*rows))[:17]
     # archived_at is not written, but the legacy reads it: a bad one must fail
-    if not (_all_of_type((has_media, likes, reposts, replies, quotes, is_reply), int)
-            and set(has_media) <= _FLAGS and set(is_reply) <= _FLAGS
-            and _joined_times((created, indexed, archived), bytearray) is not None
-            and set(map(type, text)) <= {bytes, bytearray} and _all_small((text,))):
+    if not (
+        _all_of_type((has_media, likes, reposts, replies, quotes, is_reply), int)
+        and set(has_media) <= _FLAGS
+        and set(is_reply) <= _FLAGS
+        and _joined_times((created, indexed, archived), bytearray) is not None
+        and set(map(type, text)) <= {bytes, bytearray}
+        and _all_small((text,))
+    ):
         return None
     try:  # TEXT or BLOB strings are written alike; NULL or numbers are not for here
         if not _all_small((uri, cid, did, parent, embed_type)):
@@ -292,10 +358,30 @@ def _csv_page(rows, quote=gocsv.needs_quotes_utf8):
         return None
     text = [b'"' + t.replace(b'"', b'""') + b'"' if quote(t) else t for t in text]
     flag = _CSV_BOOL.__getitem__
-    return b"".join(map(_CSV_LINE.__mod__, zip(
-        uri, cid, did, text, created, map(_HMS, created),
-        likes, reposts, replies, quotes, map(flag, is_reply), parent, map(flag, has_media),
-        media, embed_type, indexed, map(_HMS, indexed))))
+    return b"".join(
+        map(
+            _CSV_LINE.__mod__,
+            zip(
+                uri,
+                cid,
+                did,
+                text,
+                created,
+                map(_HMS, created),
+                likes,
+                reposts,
+                replies,
+                quotes,
+                map(flag, is_reply),
+                parent,
+                map(flag, has_media),
+                media,
+                embed_type,
+                indexed,
+                map(_HMS, indexed),
+            ),
+        )
+    )
 
 
 def csv_parts(rows, fast=True):

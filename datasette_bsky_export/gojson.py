@@ -47,7 +47,7 @@ def format_float(value):
         frac = ""
     digits = (whole + frac).lstrip("0")
     # decimal point position relative to the first significant digit
-    point = len(whole) + int(exponent or 0) - ((len(whole + frac) - len(digits)))
+    point = len(whole) + int(exponent or 0) - (len(whole + frac) - len(digits))
     digits = digits.rstrip("0") or "0"
     exp = point - 1
     if exp < -4 or exp >= 6:  # shortest 'g' uses %e from 1e+06 on
@@ -67,11 +67,11 @@ class InvalidJSON(ValueError):
 # One token, after optional whitespace. Strings may hold any byte >= 0x20
 # (invalid UTF-8 included, as Go's scanner does); escapes are checked.
 _TOKEN = re.compile(
-    r'[ \t\r\n]*(?:'
+    r"[ \t\r\n]*(?:"
     r'("(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*")'
-    r'|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)'
-    r'|([{}\[\],:])'
-    r'|(true|false|null))'
+    r"|(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)"
+    r"|([{}\[\],:])"
+    r"|(true|false|null))"
 )
 _WS = re.compile(r"[ \t\r\n]*")
 MAX_DEPTH = 10000  # Go's scanner limit on nesting
@@ -215,8 +215,15 @@ def unmarshal(raw, shape, max_depth=MAX_DEPTH):
             else:
                 if kind in "-0123456789" and math.isinf(float(token)):
                     return None
-                want = (shape if not stack else container_shape[0] if type(value) is list
-                        else container_shape.get(name) if type(value) is dict else None)
+                want = (
+                    shape
+                    if not stack
+                    else container_shape[0]
+                    if type(value) is list
+                    else container_shape.get(name)
+                    if type(value) is dict
+                    else None
+                )
                 new = _kept(token, want)
                 if not stack:
                     root = new
@@ -235,7 +242,8 @@ def unmarshal(raw, shape, max_depth=MAX_DEPTH):
 def _empty(value):
     """A kept container holding nothing (only None)."""
     return value is not None and all(
-        v is None for v in (value.values() if type(value) is dict else value))
+        v is None for v in (value.values() if type(value) is dict else value)
+    )
 
 
 def _kept(token, shape):

@@ -140,11 +140,26 @@ def rfc3339_nano(parsed):
         raise BadTime("time zone offset of 24 hours or more cannot be written as RFC 3339")
     frac = ("." + ("%09d" % nanos).rstrip("0")) if nanos else ""
     return "%04d-%02d-%02dT%02d:%02d:%02d%s%s" % (
-        year, month, day, hour, minute, second, frac, _zone(offset))
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        frac,
+        _zone(offset),
+    )
 
 
 def rfc3339(parsed):
     """Go's Time.Format(time.RFC3339): whole seconds, fraction dropped."""
     year, month, day, hour, minute, second, _nanos, offset = parsed
     return "%04d-%02d-%02dT%02d:%02d:%02d%s" % (
-        year, month, day, hour, minute, second, _zone(offset))
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        _zone(offset),
+    )

@@ -11,16 +11,29 @@ from . import __version__, gotime
 
 VERSION = "datasette-bsky-export " + __version__
 _ZERO_TIME = "0001-01-01T00:00:00Z"
-_GO_HTML = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
-            0x2028: "\\u2028", 0x2029: "\\u2029"}
+_GO_HTML = {
+    ord("<"): "\\u003c",
+    ord(">"): "\\u003e",
+    ord("&"): "\\u0026",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
 
 
 def export_timestamp(now=None):
     """RFC 3339 with nanoseconds, local time, as Go's time.Now() marshals."""
     now = (now or datetime.datetime.now()).astimezone()
     offset = int(now.utcoffset().total_seconds()) // 60
-    parsed = (now.year, now.month, now.day, now.hour, now.minute, now.second,
-              now.microsecond * 1000, offset)
+    parsed = (
+        now.year,
+        now.month,
+        now.day,
+        now.hour,
+        now.minute,
+        now.second,
+        now.microsecond * 1000,
+        offset,
+    )
     return gotime.rfc3339_nano(parsed)
 
 
@@ -30,12 +43,15 @@ def directory_files(names, media_files=None):
     entries = list(names)
     if media_files is not None:
         entries.append("media")
-    return ["media/ (%d files)" % media_files if name == "media" and media_files is not None
-            else name for name in sorted(entries)]
+    return [
+        "media/ (%d files)" % media_files if name == "media" and media_files is not None else name
+        for name in sorted(entries)
+    ]
 
 
-def manifest_bytes(fmt, post_count, media_count, files, start_date=None, end_date=None,
-                   timestamp=None):
+def manifest_bytes(
+    fmt, post_count, media_count, files, start_date=None, end_date=None, timestamp=None
+):
     """The manifest, byte for byte as the legacy wrote it."""
     manifest = {
         "export_format": fmt,
@@ -60,6 +76,10 @@ def export_manifest(options, post_count, media_count=0, media_files=None):
     files in ``media/``. With no post the legacy listed no file."""
     files = directory_files(["posts." + options.format], media_files) if post_count else []
     return manifest_bytes(
-        options.format, post_count, media_count, files,
+        options.format,
+        post_count,
+        media_count,
+        files,
         options.start_date and options.start_date.isoformat(),
-        options.end_date and options.end_date.isoformat())
+        options.end_date and options.end_date.isoformat(),
+    )

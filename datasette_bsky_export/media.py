@@ -39,10 +39,13 @@ _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_C
 _IN_CHUNK = 500  # rowids per media query, well under SQLite's limit on variables
 _HAS_MEDIA = posts.COLUMNS.index("has_media")
 # The walk reads only the keys of the legacy order and has_media.
-_KEY_COLUMNS = ", ".join(c if c in ("uri", "created_at", "has_media") else "NULL"
-                         for c in posts.COLUMNS)
-_MEDIA_SQL = ("SELECT p.rowid, p.uri, m.file_path FROM posts p JOIN media m "
-              "ON m.post_uri = p.uri WHERE p.rowid IN (%s) ORDER BY m.rowid")
+_KEY_COLUMNS = ", ".join(
+    c if c in ("uri", "created_at", "has_media") else "NULL" for c in posts.COLUMNS
+)
+_MEDIA_SQL = (
+    "SELECT p.rowid, p.uri, m.file_path FROM posts p JOIN media m "
+    "ON m.post_uri = p.uri WHERE p.rowid IN (%s) ORDER BY m.rowid"
+)
 
 
 class MediaError(ValueError):
@@ -70,8 +73,7 @@ class MediaFile:
                 left -= len(block)
                 yield block
             after = os.fstat(self.fd)
-            if os.read(self.fd, 1) or (after.st_size, after.st_mtime_ns) != (
-                    self.size, self.mtime):
+            if os.read(self.fd, 1) or (after.st_size, after.st_mtime_ns) != (self.size, self.mtime):
                 raise MediaError("%r changed while it was copied" % (self.file_path,))
         except OSError as e:
             raise MediaError("%r: %s" % (self.file_path, e.strerror or e)) from None
@@ -180,7 +182,7 @@ class MediaWalk:
         conn.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
         try:
             for start in range(0, len(rowids), _IN_CHUNK):
-                chunk = rowids[start:start + _IN_CHUNK]
+                chunk = rowids[start : start + _IN_CHUNK]
                 found += conn.execute(_MEDIA_SQL % ",".join("?" * len(chunk)), chunk).fetchall()
         finally:
             conn.text_factory = factory
@@ -224,8 +226,9 @@ class MediaSet:
             return source
         source.close()
         self.count += 1  # the legacy copied it too, onto the same name
-        self.failed(uri, "%r has the name of a file already in media/, which keeps the first"
-                    % (file_path,))
+        self.failed(
+            uri, "%r has the name of a file already in media/, which keeps the first" % (file_path,)
+        )
         return None
 
     def copied(self, source):
@@ -262,5 +265,7 @@ class Warnings:
 
     def summary(self):
         if self.count > self.shown:
-            self.emit("%d media files not exported in all (%d more than shown)"
-                      % (self.count, self.count - self.shown))
+            self.emit(
+                "%d media files not exported in all (%d more than shown)"
+                % (self.count, self.count - self.shown)
+            )

@@ -42,4 +42,7 @@ class MediaCount:
         if not self.total:
             return "The selected posts have no media files."
         return "%s of %s media files found; %s missing" % (
-            format(self.found, ","), format(self.total, ","), format(self.total - self.found, ","))
+            format(self.found, ","),
+            format(self.total, ","),
+            format(self.total - self.found, ","),
+        )

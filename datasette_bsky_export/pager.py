@@ -63,8 +63,10 @@ def _until(key):
     created, uri, rowid = key
     created_sql, created = _bind(created)
     uri_sql, uri = _bind(uri)
-    sql = ("created_at >= %s AND (created_at > %s OR uri IS NULL OR uri < %s"
-           " OR (uri = %s AND rowid <= ?))")
+    sql = (
+        "created_at >= %s AND (created_at > %s OR uri IS NULL OR uri < %s"
+        " OR (uri = %s AND rowid <= ?))"
+    )
     return sql % (created_sql, created_sql, uri_sql, uri_sql), [created, created, uri, uri, rowid]
 
 
@@ -72,8 +74,16 @@ class KeysetPager:
     """Yields pages of raw rows (``COLUMNS`` then ``rowid``): all of the
     export's, or with ``after``/``until`` keys those of one range."""
 
-    def __init__(self, did=None, start=None, end=None, page_size=DEFAULT_PAGE_SIZE, csv=False,
-                 after=None, until=None):
+    def __init__(
+        self,
+        did=None,
+        start=None,
+        end=None,
+        page_size=DEFAULT_PAGE_SIZE,
+        csv=False,
+        after=None,
+        until=None,
+    ):
         self.page_size = page_size
         self.select = _SELECT % ", ".join(_CSV_COLUMNS.values() if csv else COLUMNS)
         self.where = []
@@ -135,7 +145,6 @@ class KeysetPager:
         return rows
 
 
-
 def _window(select, start, end, upto=None, above=None):
     """``select`` over the posts within the date bounds whose created_at is
     at most ``upto`` and more than ``above`` (each when given)."""
@@ -168,8 +177,11 @@ def range_keys(conn, every, start=None, end=None):
         created, taken = None, 0  # the last cut's created_at; its ties in ranges so far
         while True:
             sql, params = _window("SELECT created_at FROM posts", start, end, created)
-            row = _one(conn, sql + " ORDER BY created_at DESC LIMIT 1 OFFSET ?",
-                       params + [taken + every - 1])
+            row = _one(
+                conn,
+                sql + " ORDER BY created_at DESC LIMIT 1 OFFSET ?",
+                params + [taken + every - 1],
+            )
             if row is None or row[0] is None:
                 return
             if row[0] != created:
@@ -178,8 +190,12 @@ def range_keys(conn, every, start=None, end=None):
                 created = row[0]
             taken += every
             sql, value = _bind(created)
-            key = _one(conn, "SELECT created_at, uri, rowid FROM posts WHERE created_at = %s "
-                       "ORDER BY uri, rowid LIMIT 1 OFFSET ?" % sql, [value, taken - 1])
+            key = _one(
+                conn,
+                "SELECT created_at, uri, rowid FROM posts WHERE created_at = %s "
+                "ORDER BY uri, rowid LIMIT 1 OFFSET ?" % sql,
+                [value, taken - 1],
+            )
             if key is not None and key[1] is not None:
                 yield tuple(key)
     finally:

@@ -82,8 +82,9 @@ def check(conn, options, out, jobs=1, progress=None, timeout=BUSY_TIMEOUT):
 def _run(conn, options, out, jobs, progress, timeout, check):
     if jobs == 1:
         return _serial(conn, options, out, progress, check)
-    with contextlib.closing(range_keys(conn, range_posts(), options.start_bound,
-                                       options.end_bound)) as cuts:
+    with contextlib.closing(
+        range_keys(conn, range_posts(), options.start_bound, options.end_bound)
+    ) as cuts:
         keys = list(itertools.islice(cuts, jobs - 1))
         if not keys:  # too small to split
             return _serial(conn, options, out, progress, check)
@@ -157,8 +158,12 @@ class _Worker:
         # A session of its own: the terminal's Ctrl-C goes to the parent,
         # which ends the workers itself.
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(out_fd)], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, pass_fds=(out_fd,), start_new_session=True)
+            [sys.executable, "-c", _WORKER, str(out_fd)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            pass_fds=(out_fd,),
+            start_new_session=True,
+        )
         self.inbox = self.process.stdin.fileno()
         self.outbox = self.process.stdout.fileno()
 

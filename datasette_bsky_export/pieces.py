@@ -11,7 +11,7 @@ def texts(value):
     """The text of a big str, or of big UTF-8 bytes (invalid ones included),
     in pieces of about SIZE characters."""
     if type(value) is str:
-        return (value[i:i + SIZE] for i in range(0, len(value), SIZE))
+        return (value[i : i + SIZE] for i in range(0, len(value), SIZE))
     return _utf8_texts(value)
 
 

@@ -19,9 +19,23 @@ import re
 from . import gocsv, gojson, gotime, pieces
 
 COLUMNS = (
-    "uri", "cid", "did", "text", "created_at", "indexed_at", "has_media",
-    "like_count", "repost_count", "reply_count", "quote_count", "is_reply",
-    "reply_parent", "embed_type", "embed_data", "labels", "archived_at",
+    "uri",
+    "cid",
+    "did",
+    "text",
+    "created_at",
+    "indexed_at",
+    "has_media",
+    "like_count",
+    "repost_count",
+    "reply_count",
+    "quote_count",
+    "is_reply",
+    "reply_parent",
+    "embed_type",
+    "embed_data",
+    "labels",
+    "archived_at",
 )
 CSV_HEADER = (
     "URI,CID,DID,Text,CreatedAt,LikeCount,RepostCount,ReplyCount,QuoteCount,"
@@ -41,7 +55,8 @@ class RowError(ValueError):
     def __init__(self, uri, column, problem):
         self.uri, self.column, self.problem = uri, column, problem
         super().__init__(
-            "post %s: column %s: %s" % (uri if uri is not None else "with NULL uri", column, problem)
+            "post %s: column %s: %s"
+            % (uri if uri is not None else "with NULL uri", column, problem)
         )
 
 
@@ -174,8 +189,11 @@ _BIG = tuple(COLUMNS.index(c) for c in ("cid", "did", "text", "reply_parent", "e
 def _scan_big(row):
     """``scan(row)``, and the big TEXT or BLOB strings of ``row`` by column,
     their values in the post left empty."""
-    big = {COLUMNS[i]: row[i] for i in _BIG
-           if isinstance(row[i], (bytes, bytearray)) and len(row[i]) > pieces.SIZE}
+    big = {
+        COLUMNS[i]: row[i]
+        for i in _BIG
+        if isinstance(row[i], (bytes, bytearray)) and len(row[i]) > pieces.SIZE
+    }
     if big:
         row = [("" if column in big else v) for column, v in zip(COLUMNS, row)]
     return scan(row), big
@@ -275,7 +293,7 @@ def media_hashes(embed):
     external = embed.get("external")
     if type(external) is dict and type(external.get("thumb")) is str:
         urls.append(external["thumb"])
-    names = [url[url.rfind("/") + 1:].partition("@")[0] for url in urls if "/" in url]
+    names = [url[url.rfind("/") + 1 :].partition("@")[0] for url in urls if "/" in url]
     return ";".join(filter(None, names))
 
 
@@ -302,13 +320,21 @@ def csv_pieces(row):
     for column, data in big.items():
         post[column] = gocsv.field_pieces(data, pieces.texts(data))
     fields = (
-        post["uri"], post["cid"], post["did"], post["text"],
+        post["uri"],
+        post["cid"],
+        post["did"],
+        post["text"],
         gotime.rfc3339(post["created_at"]),
-        str(post["like_count"]), str(post["repost_count"]),
-        str(post["reply_count"]), str(post["quote_count"]),
-        _BOOL[post["is_reply"]], post["reply_parent"], _BOOL[post["has_media"]],
+        str(post["like_count"]),
+        str(post["repost_count"]),
+        str(post["reply_count"]),
+        str(post["quote_count"]),
+        _BOOL[post["is_reply"]],
+        post["reply_parent"],
+        _BOOL[post["has_media"]],
         media_files(post["has_media"], post["embed_data"]),
-        post["embed_type"], gotime.rfc3339(post["indexed_at"]),
+        post["embed_type"],
+        gotime.rfc3339(post["indexed_at"]),
     )
     parts = []
     for field in fields:

@@ -39,8 +39,18 @@ def valid_id(value):
 class Entry:
     """The progress of one download."""
 
-    __slots__ = ("id", "actor", "state", "posts", "total", "bytes", "error", "cancel_requested",
-                 "ended_at", "clock")
+    __slots__ = (
+        "id",
+        "actor",
+        "state",
+        "posts",
+        "total",
+        "bytes",
+        "error",
+        "cancel_requested",
+        "ended_at",
+        "clock",
+    )
 
     def __init__(self, entry_id, actor, total, clock=time.monotonic):
         self.id = entry_id
@@ -74,15 +84,20 @@ class Entry:
             self.cancel_requested = True
 
     def as_dict(self):
-        return {"id": self.id, "state": self.state, "posts": self.posts, "total": self.total,
-                "bytes": self.bytes, "error": self.error}
+        return {
+            "id": self.id,
+            "state": self.state,
+            "posts": self.posts,
+            "total": self.total,
+            "bytes": self.bytes,
+            "error": self.error,
+        }
 
 
 class Registry:
     """Entries by (actor, id), bounded in count and age."""
 
-    def __init__(self, max_entries=MAX_ENTRIES, keep_finished=KEEP_FINISHED,
-                 clock=time.monotonic):
+    def __init__(self, max_entries=MAX_ENTRIES, keep_finished=KEEP_FINISHED, clock=time.monotonic):
         self.max_entries = max_entries
         self.keep_finished = keep_finished
         self.clock = clock
@@ -109,8 +124,11 @@ class Registry:
     def prune(self):
         """Frees the entries that ended more than ``keep_finished`` seconds ago."""
         now = self.clock()
-        expired = [key for key, entry in self.entries.items()
-                   if entry.ended_at is not None and now - entry.ended_at > self.keep_finished]
+        expired = [
+            key
+            for key, entry in self.entries.items()
+            if entry.ended_at is not None and now - entry.ended_at > self.keep_finished
+        ]
         for key in expired:
             del self.entries[key]
 
@@ -165,16 +183,22 @@ def _find(datasette, request):
 def _answer(entry):
     headers = {"cache-control": "no-store"}
     if entry is None:
-        return Response.json({"ok": False, "error": "No such export in progress", "status": 404},
-                             status=404, headers=headers)
+        return Response.json(
+            {"ok": False, "error": "No such export in progress", "status": 404},
+            status=404,
+            headers=headers,
+        )
     return Response.json(entry.as_dict(), headers=headers)
 
 
 async def progress_json(datasette, request):
     """``GET .../progress/<id>.json``: the entry, or 404."""
     if request.method not in ("GET", "HEAD"):
-        return Response.json({"ok": False, "error": "Use GET", "status": 405}, status=405,
-                             headers={"allow": "GET, HEAD"})
+        return Response.json(
+            {"ok": False, "error": "Use GET", "status": 405},
+            status=405,
+            headers={"allow": "GET, HEAD"},
+        )
     return _answer(_find(datasette, request))
 
 
@@ -182,8 +206,11 @@ async def cancel(datasette, request):
     """``POST .../progress/<id>/cancel`` (behind Datasette's CSRF protection):
     the export stops before its next page. Answers the entry, or 404."""
     if request.method != "POST":
-        return Response.json({"ok": False, "error": "Use POST to cancel", "status": 405},
-                             status=405, headers={"allow": "POST"})
+        return Response.json(
+            {"ok": False, "error": "Use POST to cancel", "status": 405},
+            status=405,
+            headers={"allow": "POST"},
+        )
     entry = _find(datasette, request)
     if entry is not None:
         entry.request_cancel()

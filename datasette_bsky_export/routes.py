@@ -21,8 +21,10 @@ from . import access, posts, progress, views
 def routes():
     return [
         (r"^/(?P<database>[^/]+)/-/bsky-export$", views.export_page),
-        (r"^/(?P<database>[^/]+)/-/bsky-export/(?P<filename>posts\.json|posts\.csv|export\.zip)$",
-         views.download),
+        (
+            r"^/(?P<database>[^/]+)/-/bsky-export/(?P<filename>posts\.json|posts\.csv|export\.zip)$",
+            views.download,
+        ),
         (r"^/(?P<database>[^/]+)/-/bsky-export/media\.json$", views.media_count),
     ] + progress.routes(r"^/(?P<database>[^/]+)/-/bsky-export")
 
@@ -38,11 +40,13 @@ async def action_links(datasette, actor, database, table=None):
         return []  # some other kind of posts table
     if not await access.can_view_table(datasette, actor, database, "posts"):
         return []
-    return [{
-        "href": views.page_url(datasette, database),
-        "label": "Export posts (legacy JSON/CSV)",
-        "description": "Download the posts as the bskyarchive app exported them",
-    }]
+    return [
+        {
+            "href": views.page_url(datasette, database),
+            "label": "Export posts (legacy JSON/CSV)",
+            "description": "Download the posts as the bskyarchive app exported them",
+        }
+    ]
 
 
 async def table_link(datasette, actor, database, table):
@@ -60,5 +64,7 @@ async def table_link_script(datasette, actor, database, table):
     html = await table_link(datasette, actor, database, table)
     if html is None:
         return None
-    return ("document.querySelector('.page-header').insertAdjacentHTML('afterend', %s);"
-            % json.dumps(html.strip()).replace("</", "<\\/"))
+    return (
+        "document.querySelector('.page-header').insertAdjacentHTML('afterend', %s);"
+        % json.dumps(html.strip()).replace("</", "<\\/")
+    )

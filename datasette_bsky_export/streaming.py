@@ -74,11 +74,14 @@ class DownloadSlots:
     def take(self, actor):
         """A slot for ``actor`` (its id, None for anonymous), or HttpError 429."""
         if self.per_actor[actor] >= self.most_per_actor:
-            raise _too_many("You have %d downloads running already; wait for one to finish"
-                            % self.per_actor[actor])
+            raise _too_many(
+                "You have %d downloads running already; wait for one to finish"
+                % self.per_actor[actor]
+            )
         if sum(self.per_actor.values()) >= self.most:
-            raise _too_many("The server is running as many downloads as it allows; "
-                            "try again in a moment")
+            raise _too_many(
+                "The server is running as many downloads as it allows; try again in a moment"
+            )
         self.per_actor[actor] += 1
         return _Slot(self, actor)
 
@@ -98,8 +101,13 @@ class _Slot:
 def _limit(config, key, default):
     value = config.get(key, default)
     if type(value) is not int or value < 1:
-        log.error("%s: %s must be a whole number of at least 1, not %r; using %d",
-                  PLUGIN, key, value, default)
+        log.error(
+            "%s: %s must be a whole number of at least 1, not %r; using %d",
+            PLUGIN,
+            key,
+            value,
+            default,
+        )
         return default
     return value
 
@@ -121,8 +129,7 @@ class ExportStream(Response):
     the download ended; a cancel asked on it stops the export before its
     next page, cut off like a failure."""
 
-    def __init__(self, first, chunks, export, receive, headers, content_type, label, slot,
-                 tracked):
+    def __init__(self, first, chunks, export, receive, headers, content_type, label, slot, tracked):
         super().__init__(b"", headers=headers, content_type=content_type)
         self.tracked = tracked  # a progress entry (or Untracked): posts and bytes sent, cancel
         self.first = first
@@ -135,8 +142,9 @@ class ExportStream(Response):
     def _start(self):
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.headers.items()]
         headers.append((b"content-type", self.content_type.encode("latin-1")))
-        headers += [(b"set-cookie", c.encode("latin-1"))
-                    for c in getattr(self, "_set_cookie_headers", ())]
+        headers += [
+            (b"set-cookie", c.encode("latin-1")) for c in getattr(self, "_set_cookie_headers", ())
+        ]
         return {"type": "http.response.start", "status": 200, "headers": headers}
 
     async def asgi_send(self, send):
@@ -147,8 +155,7 @@ class ExportStream(Response):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 self.tracked.end("done")
         except OSError as e:  # a server that raises on sending to a closed connection
-            log.info("%s: %s: sending failed (%s); export stopped", PLUGIN, self.label,
-                     loggable(e))
+            log.info("%s: %s: sending failed (%s); export stopped", PLUGIN, self.label, loggable(e))
         finally:
             self.tracked.end("failed", "The download stopped before it was complete")
             gone.cancel()
@@ -164,20 +171,32 @@ class ExportStream(Response):
             for start in range(0, len(chunk), MESSAGE_SIZE):
                 if gone.done():
                     break
-                await send({"type": "http.response.body",
-                            "body": chunk[start:start + MESSAGE_SIZE], "more_body": True})
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": chunk[start : start + MESSAGE_SIZE],
+                        "more_body": True,
+                    }
+                )
             self.tracked.sent(self.export.posts, len(chunk))
             chunk = None
             await asyncio.sleep(0)  # let the disconnect watcher run
             if gone.done():
-                log.info("%s: %s: client disconnected after %d posts; export stopped",
-                         PLUGIN, self.label, self.export.posts)
-                self.tracked.end("failed", "The connection closed before the download was "
-                                 "complete")
+                log.info(
+                    "%s: %s: client disconnected after %d posts; export stopped",
+                    PLUGIN,
+                    self.label,
+                    self.export.posts,
+                )
+                self.tracked.end("failed", "The connection closed before the download was complete")
                 return False
             if self.tracked.cancel_requested:
-                log.info("%s: %s: cancelled after %d posts, response cut off", PLUGIN,
-                         self.label, self.export.posts)
+                log.info(
+                    "%s: %s: cancelled after %d posts, response cut off",
+                    PLUGIN,
+                    self.label,
+                    self.export.posts,
+                )
                 self.tracked.end("cancelled")
                 return False
             try:
@@ -185,9 +204,14 @@ class ExportStream(Response):
             except StopAsyncIteration:
                 return True
             except Exception as e:
-                log.error("%s: %s failed after %d posts, response cut off: %s", PLUGIN,
-                          self.label, self.export.posts, loggable(e),
-                          exc_info=not isinstance(e, (posts.RowError, sqlite3.Error)))
+                log.error(
+                    "%s: %s failed after %d posts, response cut off: %s",
+                    PLUGIN,
+                    self.label,
+                    self.export.posts,
+                    loggable(e),
+                    exc_info=not isinstance(e, (posts.RowError, sqlite3.Error)),
+                )
                 self.tracked.end("failed", failure_message(e))
                 return False
 

@@ -21,8 +21,7 @@ from .streaming import log
 PAGE_SIZE = engine.DEFAULT_PAGE_SIZE
 _FILE_PARAMS = ("did", "start_date", "end_date", "progress")
 _ZIP_PARAMS = ("format", "did", "start_date", "end_date", "include_media", "progress")
-_PAGE_PARAMS = ("did", "format", "start_date", "end_date", "package", "include_media",
-                "progress")
+_PAGE_PARAMS = ("did", "format", "start_date", "end_date", "package", "include_media", "progress")
 _TRUE = ("1", "true", "on", "yes")
 _FALSE = ("", "0", "false", "off", "no")
 _CONTENT_TYPES = {
@@ -53,8 +52,9 @@ def _params(request, allowed):
     values = {}
     for key in request.args.keys():
         if key not in allowed:
-            raise HttpError(400, "unknown parameter %s: use %s"
-                            % (engine.short_repr(key), ", ".join(allowed)))
+            raise HttpError(
+                400, "unknown parameter %s: use %s" % (engine.short_repr(key), ", ".join(allowed))
+            )
         given = request.args.getlist(key)
         if len(given) > 1:
             raise HttpError(400, "%s is given more than once" % key)
@@ -72,8 +72,9 @@ def _flag(value, name):
 
 def _options(fmt, did, values):
     try:
-        return engine.ExportOptions(fmt, did, values.get("start_date"), values.get("end_date"),
-                                    page_size=PAGE_SIZE)
+        return engine.ExportOptions(
+            fmt, did, values.get("start_date"), values.get("end_date"), page_size=PAGE_SIZE
+        )
     except engine.OptionError as e:
         raise HttpError(400, str(e)) from None
 
@@ -133,8 +134,9 @@ async def download(datasette, request, receive):
             raise
     except HttpError as e:
         return await error_response(datasette, request, e)
-    return streaming.ExportStream(first, chunks, export, receive, headers, content_type, label,
-                                  slot, tracked)
+    return streaming.ExportStream(
+        first, chunks, export, receive, headers, content_type, label, slot, tracked
+    )
 
 
 async def _first_chunk(chunks, label, tracked):
@@ -179,8 +181,9 @@ async def _posts_chunks(datasette, db, export):
 async def export_page(datasette, request):
     if request.method not in ("GET", "HEAD"):
         # Datasette has no exception for 405: answered as the downloads are.
-        return await error_response(datasette, request, HttpError(
-            405, "The export page only answers GET", _ONLY_GET))
+        return await error_response(
+            datasette, request, HttpError(405, "The export page only answers GET", _ONLY_GET)
+        )
     try:
         db = _database(datasette, request)
     except HttpError as e:
@@ -203,8 +206,10 @@ async def export_page(datasette, request):
                 raise BadRequest(e.message) from None
             error, status = e.message, e.status
     body = await datasette.render_template(
-        "bsky_export.html", await _page_context(datasette, request, db, config, values, error),
-        request=request)
+        "bsky_export.html",
+        await _page_context(datasette, request, db, config, values, error),
+        request=request,
+    )
     return Response.html(body, status=status, headers={"cache-control": "no-store"})
 
 
@@ -215,11 +220,13 @@ async def _page_context(datasette, request, db, config, values, error):
     if restricted and not own:
         dids, total = [], 0
     else:
-        dids, total = await db.execute_fn(lambda conn: accounts.did_counts(
-            conn, own if restricted else None, handles))
+        dids, total = await db.execute_fn(
+            lambda conn: accounts.did_counts(conn, own if restricted else None, handles)
+        )
     has_media = await db.table_exists("media")
     media_allowed = has_media and await access.can_view_table(
-        datasette, request.actor, db.name, "media")
+        datasette, request.actor, db.name, "media"
+    )
     base = page_url(datasette, db.name)
     chosen = values["did"] or (own if any(d["did"] == own for d in dids) else "")
     return {
@@ -228,7 +235,7 @@ async def _page_context(datasette, request, db, config, values, error):
         "json_url": base + "/posts.json",
         "csv_url": base + "/posts.csv",
         "zip_url": base + "/export.zip",
-        "dids": dids[:accounts.MAX_DIDS],
+        "dids": dids[: accounts.MAX_DIDS],
         "more_dids": len(dids) > accounts.MAX_DIDS,
         "total": total,
         "restricted": restricted,
@@ -243,8 +250,9 @@ async def _page_context(datasette, request, db, config, values, error):
         "chosen_count": next((d["count"] for d in dids if d["did"] == chosen), None),
         "has_media": has_media,
         "media_allowed": media_allowed,
-        "media_reason": None if media_allowed or not has_media else
-        "You do not have permission to view the media table, so media cannot be included.",
+        "media_reason": None
+        if media_allowed or not has_media
+        else "You do not have permission to view the media table, so media cannot be included.",
         "error": error,
     }
 
@@ -257,11 +265,18 @@ async def _download_url(datasette, request, db, config, values):
     is_zip = include_media or values["package"] == "zip"
     did = access.scoped_did(config, request.actor, values["did"])
     options = _options(values["format"], did, values)
-    query = [(key, value) for key, value in (
-        ("format", options.format if is_zip else ""), ("did", options.did or ""),
-        ("start_date", values["start_date"]), ("end_date", values["end_date"]),
-        ("include_media", "1" if include_media else ""),
-        ("progress", values["progress"])) if value]
+    query = [
+        (key, value)
+        for key, value in (
+            ("format", options.format if is_zip else ""),
+            ("did", options.did or ""),
+            ("start_date", values["start_date"]),
+            ("end_date", values["end_date"]),
+            ("include_media", "1" if include_media else ""),
+            ("progress", values["progress"]),
+        )
+        if value
+    ]
     name = "export.zip" if is_zip else "posts." + options.format
     url = page_url(datasette, db.name) + "/" + name
     return url + ("?" + urllib.parse.urlencode(query) if query else "")
@@ -277,14 +292,17 @@ async def media_count(datasette, request):
         config = access.plugin_config(datasette, db.name)
         values = _params(request, ("did", "start_date", "end_date"))
         did = access.scoped_did(config, request.actor, values.get("did"))
-        counter = mediacount.MediaCount(_options("json", did, values),
-                                        await _media_root(datasette, request, db, config))
+        counter = mediacount.MediaCount(
+            _options("json", did, values), await _media_root(datasette, request, db, config)
+        )
     except HttpError as e:
         return await error_response(datasette, request, e)
     while not counter.done:
         await streaming.run_page(datasette, db, counter.step)
-    return Response.json({"found": counter.found, "total": counter.total,
-                          "message": counter.message()}, headers={"cache-control": "no-store"})
+    return Response.json(
+        {"found": counter.found, "total": counter.total, "message": counter.message()},
+        headers={"cache-control": "no-store"},
+    )
 
 
 def page_url(datasette, database):

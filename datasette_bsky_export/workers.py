@@ -56,7 +56,7 @@ def encode_range(conn, options, check, after=None, until=None):
 def write_all(fd, data):
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _read_exactly(fd, size):

@@ -35,8 +35,10 @@ def safe_name(text, limit=80):
 
 def download_name(options, now):
     """The ZIP's file name in Content-Disposition."""
-    return "bsky-export_%s_%s.zip" % (safe_name(options.did or "all"),
-                                      now.strftime("%Y-%m-%d_%H-%M-%S"))
+    return "bsky-export_%s_%s.zip" % (
+        safe_name(options.did or "all"),
+        now.strftime("%Y-%m-%d_%H-%M-%S"),
+    )
 
 
 async def zip_chunks(datasette, db, export, root, now):
@@ -57,10 +59,14 @@ async def zip_chunks(datasette, db, export, root, now):
                 yield piece
             warnings.summary()
         body = manifest.export_manifest(
-            export.options, export.posts, chosen.count if chosen else 0,
-            len(chosen.names) if chosen else None)
+            export.options,
+            export.posts,
+            chosen.count if chosen else 0,
+            len(chosen.names) if chosen else None,
+        )
         yield await asyncio.to_thread(
-            lambda: archive.add_bytes("manifest.json", body, stamp) + archive.close())
+            lambda: archive.add_bytes("manifest.json", body, stamp) + archive.close()
+        )
     finally:  # cut off (an error, a disconnect): release the unfinished archive
         archive.abandon()
 
@@ -90,8 +96,7 @@ async def _media_entries(run, options, archive, chosen, stamp):
 
 async def _media_entry(archive, chosen, uri, source, stamp):
     """One media file's entry; one that fails while copied is left out."""
-    pieces = archive.add_file("media/" + media.base_name(source.file_path), source.blocks(),
-                              stamp)
+    pieces = archive.add_file("media/" + media.base_name(source.file_path), source.blocks(), stamp)
     try:
         while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
             yield piece

@@ -123,4 +123,3 @@ class ZipStream:
             pass
         self._entry = None
         self._sink.take()
-

@@ -26,11 +26,19 @@ import pytest
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 AXE = pathlib.Path(__file__).parent / "node_modules/axe-core/axe.min.js"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage", "--window-size=1280,1000",
-                  "--hide-scrollbars"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1000",
+    "--hide-scrollbars",
+]
 IN_PROGRESS, COMPLETE = 0, 1  # Chromium's downloads.mojom State
 
 
@@ -63,16 +71,20 @@ def chromium(tmp_path):
     options.binary_location = CHROMIUM
     for flag in CHROMIUM_FLAGS + ["--user-data-dir=%s" % (tmp_path / "profile")]:
         options.add_argument(flag)
-    options.add_experimental_option("prefs", {
-        "download.default_directory": str(downloads),
-        "download.prompt_for_download": False,
-        "safebrowsing.enabled": False,
-    })
+    options.add_experimental_option(
+        "prefs",
+        {
+            "download.default_directory": str(downloads),
+            "download.prompt_for_download": False,
+            "safebrowsing.enabled": False,
+        },
+    )
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         driver.set_page_load_timeout(30)
-        driver.execute_cdp_cmd("Browser.setDownloadBehavior",
-                               {"behavior": "allow", "downloadPath": str(downloads)})
+        driver.execute_cdp_cmd(
+            "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+        )
         driver.downloads = downloads
         yield driver
     finally:
@@ -81,8 +93,10 @@ def chromium(tmp_path):
 
 def set_width(driver, width, height=1000):
     """The viewport ``width`` CSS pixels wide (as a phone or a desktop window)."""
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
+    )
 
 
 def free_port():
@@ -111,10 +125,23 @@ class Server:
         self.port = free_port()
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "datasette", "serve", str(path), "--host", "127.0.0.1",
-             "--port", str(self.port), *args],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "datasette",
+                "serve",
+                str(path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                *args,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.log_path = log_path
         self.url = "http://127.0.0.1:%d" % self.port
         deadline = time.monotonic() + 60
@@ -170,8 +197,9 @@ def wait_for_download(directory, name, timeout=60):
         if path.exists() and not partial:
             return path
         time.sleep(0.2)
-    raise AssertionError("no complete %s in %s: %s" % (name, directory,
-                                                       sorted(os.listdir(directory))))
+    raise AssertionError(
+        "no complete %s in %s: %s" % (name, directory, sorted(os.listdir(directory)))
+    )
 
 
 def download_items(driver):
@@ -180,7 +208,8 @@ def download_items(driver):
     return driver.execute_script(
         "const m = document.querySelector('downloads-manager');"
         "const list = m && m.shadowRoot.querySelector('#downloadsList');"
-        "return list ? list.items.map(i => [i.fileName, i.state, i.lastReasonText]) : null;")
+        "return list ? list.items.map(i => [i.fileName, i.state, i.lastReasonText]) : null;"
+    )
 
 
 def axe_violations(driver):
@@ -192,7 +221,8 @@ def axe_violations(driver):
         "const done = arguments[arguments.length - 1];"
         "axe.run(document.querySelector('section.content'), {resultTypes: ['violations']})"
         ".then(r => done(r.violations.map(v => [v.id, v.impact, v.nodes.map(n => n.html)])),"
-        "      e => done(String(e)));")
+        "      e => done(String(e)));"
+    )
     assert isinstance(result, list), result
     return [(rule, nodes) for rule, impact, nodes in result if impact in ("serious", "critical")]
 
@@ -211,7 +241,8 @@ def overflow(driver):
         "  if ((r.width && r.right > w + 0.5) || spill) out.push("
         "    el.tagName + '#' + el.id + '.' + el.className + ' ' + Math.round(r.right));"
         "}"
-        "return [document.documentElement.scrollWidth - w, out];")
+        "return [document.documentElement.scrollWidth - w, out];"
+    )
 
 
 def screenshot(driver, name):
@@ -224,5 +255,6 @@ def screenshot(driver, name):
         height = driver.execute_script("return document.documentElement.scrollHeight")
         width = driver.execute_script("return document.documentElement.clientWidth")
         set_width(driver, width, min(max(600, height), 1200))
-        driver.save_screenshot(os.path.join(
-            folder, "%s-%s-%d.png" % (name, datasette.version.__version__, width)))
+        driver.save_screenshot(
+            os.path.join(folder, "%s-%s-%d.png" % (name, datasette.version.__version__, width))
+        )

@@ -32,7 +32,6 @@ def url(path, **params):
     return path + ("?" + query if query else "")
 
 
-
 class Client:
     """One request to the ASGI app, with control of ``http.disconnect``."""
 
@@ -64,11 +63,18 @@ class Client:
     async def run(self):
         await self.ds.invoke_startup()
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "method": "GET", "scheme": "http", "path": self.path,
-            "raw_path": self.path.encode(), "query_string": self.query.encode(),
-            "root_path": "", "headers": self.headers,
-            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8001),
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": self.path,
+            "raw_path": self.path.encode(),
+            "query_string": self.query.encode(),
+            "root_path": "",
+            "headers": self.headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8001),
         }
         await asyncio.wait_for(self.ds.app()(scope, self.receive, self.send), 60)
         self.gone.set()

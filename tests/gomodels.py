@@ -55,8 +55,15 @@ def go_decode(b):
     return "".join(out)
 
 
-_SHORT_ESCAPES = {0x22: b'\\"', 0x5C: b"\\\\", 0x08: b"\\b", 0x0C: b"\\f",
-                  0x0A: b"\\n", 0x0D: b"\\r", 0x09: b"\\t"}
+_SHORT_ESCAPES = {
+    0x22: b'\\"',
+    0x5C: b"\\\\",
+    0x08: b"\\b",
+    0x0C: b"\\f",
+    0x0A: b"\\n",
+    0x0D: b"\\r",
+    0x09: b"\\t",
+}
 
 
 def go_json_string(b):
@@ -80,7 +87,7 @@ def go_json_string(b):
         elif cp in (0x2028, 0x2029):
             out += b"\\u%04x" % cp
         else:
-            out += b[i:i + size]
+            out += b[i : i + size]
         i += size
     out += b'"'
     return bytes(out)
@@ -218,7 +225,17 @@ def go_time_string(y, mo, d, h, mi, s, ns, offset, name, mono=""):
     frac = ("." + ("%09d" % ns).rstrip("0")) if ns else ""
     num = go_offset_text(offset)
     return "%04d-%02d-%02d %02d:%02d:%02d%s %s %s%s" % (
-        y, mo, d, h, mi, s, frac, num, name if name is not None else num, mono)
+        y,
+        mo,
+        d,
+        h,
+        mi,
+        s,
+        frac,
+        num,
+        name if name is not None else num,
+        mono,
+    )
 
 
 def go_offset_text(offset):
@@ -232,7 +249,7 @@ def go_parse_signed_offset(value):
     if not value or value[0] not in "+-":
         return 0
     rest = value[1:]
-    digits = rest[:len(rest) - len(rest.lstrip("0123456789"))]
+    digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
     if not digits or int(digits) > 23:
         return 0
     return 1 + len(digits)
@@ -297,8 +314,7 @@ def go_marshal(obj):
             if ch in '"\\':
                 out.append("\\" + ch)
             elif ch in "\b\f\n\r\t":
-                out.append({"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
-                            "\t": "\\t"}[ch])
+                out.append({"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
             elif c < 0x20 or ch in "<>&\u2028\u2029":
                 out.append("\\u%04x" % c)
             else:
@@ -309,28 +325,48 @@ def go_marshal(obj):
     return "{" + ",".join(go_marshal(k) + ":" + go_marshal(v) for k, v in obj.items()) + "}"
 
 
-PARSE_BOOL = {b"1": True, b"t": True, b"T": True, b"TRUE": True, b"true": True,
-              b"True": True, b"0": False, b"f": False, b"F": False, b"FALSE": False,
-              b"false": False, b"False": False}
+PARSE_BOOL = {
+    b"1": True,
+    b"t": True,
+    b"T": True,
+    b"TRUE": True,
+    b"true": True,
+    b"True": True,
+    b"0": False,
+    b"f": False,
+    b"F": False,
+    b"FALSE": False,
+    b"false": False,
+    b"False": False,
+}
 
 
 def expected_json(go):
     """The legacy's bytes for one post (``go``: column -> scanned Go value)."""
-    lines = [b'    "%s": %s' % (c.encode(), go_json_string(go[c]))
-             for c in ("uri", "cid", "did", "text")]
-    lines += [b'    "%s": "%s"' % (c.encode(), go[c][0].encode())
-              for c in ("created_at", "indexed_at")]
+    lines = [
+        b'    "%s": %s' % (c.encode(), go_json_string(go[c])) for c in ("uri", "cid", "did", "text")
+    ]
+    lines += [
+        b'    "%s": "%s"' % (c.encode(), go[c][0].encode()) for c in ("created_at", "indexed_at")
+    ]
     lines.append(b'    "has_media": ' + (b"true" if go["has_media"] else b"false"))
-    lines += [b'    "%s": %d' % (c.encode(), go[c])
-              for c in ("like_count", "repost_count", "reply_count", "quote_count")]
+    lines += [
+        b'    "%s": %d' % (c.encode(), go[c])
+        for c in ("like_count", "repost_count", "reply_count", "quote_count")
+    ]
     lines.append(b'    "is_reply": ' + (b"true" if go["is_reply"] else b"false"))
-    lines += [b'    "%s": %s' % (c.encode(), go_json_string(go[c]))
-              for c in ("reply_parent", "embed_type") if go[c]]  # omitempty
+    lines += [
+        b'    "%s": %s' % (c.encode(), go_json_string(go[c]))
+        for c in ("reply_parent", "embed_type")
+        if go[c]
+    ]  # omitempty
     for c in ("embed_data", "labels"):
         if go[c]:  # omitempty on json.RawMessage
             text = go[c].decode("utf-8", "surrogateescape")
-            lines.append(b'    "%s": %s' % (c.encode(), go_indent(strip_ws(text), 2).encode(
-                "utf-8", "surrogateescape")))
+            lines.append(
+                b'    "%s": %s'
+                % (c.encode(), go_indent(strip_ws(text), 2).encode("utf-8", "surrogateescape"))
+            )
     lines.append(b'    "archived_at": "%s"' % go["archived_at"][0].encode())
     return b"  {\n" + b",\n".join(lines) + b"\n  }"
 
@@ -352,8 +388,12 @@ def expected_media_files(has_media, raw):
     if not has_media or not raw:
         return b""
     try:
-        data = json.loads(raw.decode("utf-8", "surrogateescape"), parse_float=_finite,
-                          parse_int=_finite, parse_constant=_no_constants)
+        data = json.loads(
+            raw.decode("utf-8", "surrogateescape"),
+            parse_float=_finite,
+            parse_int=_finite,
+            parse_constant=_no_constants,
+        )
     except ValueError:
         return b""
     if not isinstance(data, dict):
@@ -373,9 +413,9 @@ def expected_media_files(has_media, raw):
     hashes = []
     for url in urls:
         if "/" in url:
-            name = url[url.rindex("/") + 1:]
+            name = url[url.rindex("/") + 1 :]
             if "@" in name:
-                name = name[:name.index("@")]
+                name = name[: name.index("@")]
             if name:
                 hashes.append(name)
     # Go decodes invalid UTF-8 and lone surrogate escapes to U+FFFD
@@ -386,10 +426,20 @@ def expected_media_files(has_media, raw):
 def expected_csv(go):
     b = (b"false", b"true")
     fields = [
-        go["uri"], go["cid"], go["did"], go["text"], go["created_at"][1].encode(),
-        b"%d" % go["like_count"], b"%d" % go["repost_count"], b"%d" % go["reply_count"],
-        b"%d" % go["quote_count"], b[go["is_reply"]], go["reply_parent"], b[go["has_media"]],
-        expected_media_files(go["has_media"], go["embed_data"]), go["embed_type"],
+        go["uri"],
+        go["cid"],
+        go["did"],
+        go["text"],
+        go["created_at"][1].encode(),
+        b"%d" % go["like_count"],
+        b"%d" % go["repost_count"],
+        b"%d" % go["reply_count"],
+        b"%d" % go["quote_count"],
+        b[go["is_reply"]],
+        go["reply_parent"],
+        b[go["has_media"]],
+        expected_media_files(go["has_media"], go["embed_data"]),
+        go["embed_type"],
         go["indexed_at"][1].encode(),
     ]
     return b",".join(map(go_csv_field, fields)) + b"\n"

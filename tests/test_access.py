@@ -61,8 +61,9 @@ def test_plugin_config_merges_key_by_key(archive, top, database, restricted):
 async def test_restrict_to_actor_survives_a_database_block(archive, top, database, restricted):
     ds = make_datasette([archive("realistic.db")], with_database(top, database))
     anonymous = await ds.client.get(BASE + "/posts.json")
-    other = await ds.client.get(BASE + "/posts.json?did=did:plc:other",
-                                cookies=cookies(ds, {"id": DID1}))
+    other = await ds.client.get(
+        BASE + "/posts.json?did=did:plc:other", cookies=cookies(ds, {"id": DID1})
+    )
     if restricted:
         assert anonymous.status_code == 403 and "sign in" in anonymous.json()["error"]
         assert other.status_code == 403 and "only your own posts" in other.json()["error"]
@@ -87,10 +88,11 @@ async def test_no_media_without_view_permission_on_media(archive, tmp_path, fmt)
         jar = cookies(ds, actor) if actor else None
         response = await ds.client.get(path, cookies=jar)
         assert response.status_code == 403
-        assert response.json()["error"] == ("You do not have permission to view the media "
-                                            "table of realistic, so media cannot be included")
-        page = await ds.client.get(BASE + "?format=json&package=zip&include_media=1",
-                                   cookies=jar)
+        assert response.json()["error"] == (
+            "You do not have permission to view the media "
+            "table of realistic, so media cannot be included"
+        )
+        page = await ds.client.get(BASE + "?format=json&package=zip&include_media=1", cookies=jar)
         assert page.status_code == 403 and "so media cannot be included" in page.text
     without_media = await ds.client.get(BASE + "/export.zip?format=" + fmt)
     assert without_media.status_code == 200
@@ -102,11 +104,11 @@ async def test_no_media_without_view_permission_on_media(archive, tmp_path, fmt)
 async def test_page_disables_media_without_view_permission_on_media(archive):
     ds = make_datasette([archive("realistic.db")], locked("media"))
     html = (await ds.client.get(BASE)).text
-    media_input = html[html.index('id="bsky-export-media"'):].split(">", 1)[0]
+    media_input = html[html.index('id="bsky-export-media"') :].split(">", 1)[0]
     assert " disabled" in media_input and " checked" not in media_input
     assert "You do not have permission to view the media table" in html
     allowed = (await ds.client.get(BASE, cookies=cookies(ds, {"id": "alice"}))).text
-    media_input = allowed[allowed.index('id="bsky-export-media"'):].split(">", 1)[0]
+    media_input = allowed[allowed.index('id="bsky-export-media"') :].split(">", 1)[0]
     assert " disabled" not in media_input
 
 
@@ -157,16 +159,18 @@ async def finish(*pairs):
 
 @pytest.mark.asyncio
 async def test_downloads_per_actor_are_bounded(archive):
-    ds = make_datasette([archive("realistic.db")],
-                        plugin(max_downloads_per_actor=2, max_downloads=5))
+    ds = make_datasette(
+        [archive("realistic.db")], plugin(max_downloads_per_actor=2, max_downloads=5)
+    )
     running = [await stalled(ds, {"id": "alice"}) for _ in range(2)]
     assert all(c.start["status"] == 200 for c, _ in running)
     refused = await ds.client.get(BASE + "/posts.csv", cookies=cookies(ds, {"id": "alice"}))
     assert refused.status_code == 429
     assert refused.headers["retry-after"] == str(streaming.RETRY_AFTER)
     assert "You have 2 downloads running already" in refused.json()["error"]
-    html = await ds.client.get(BASE + "/posts.csv", cookies=cookies(ds, {"id": "alice"}),
-                               headers=HTML)
+    html = await ds.client.get(
+        BASE + "/posts.csv", cookies=cookies(ds, {"id": "alice"}), headers=HTML
+    )
     assert html.status_code == 429 and "<!DOCTYPE html>" in html.text
     other = await ds.client.get(BASE + "/posts.csv", cookies=cookies(ds, {"id": "bob"}))
     assert other.status_code == 200  # another actor's download is not refused
@@ -178,8 +182,9 @@ async def test_downloads_per_actor_are_bounded(archive):
 
 @pytest.mark.asyncio
 async def test_downloads_in_all_are_bounded(archive):
-    ds = make_datasette([archive("realistic.db")],
-                        plugin(max_downloads_per_actor=10, max_downloads=3))
+    ds = make_datasette(
+        [archive("realistic.db")], plugin(max_downloads_per_actor=10, max_downloads=3)
+    )
     running = [await stalled(ds, {"id": name}) for name in ("a", "b", None)]
     refused = await ds.client.get(BASE + "/posts.json", cookies=cookies(ds, {"id": "c"}))
     assert refused.status_code == 429 and refused.headers["retry-after"]
@@ -321,8 +326,9 @@ async def test_rejected_uri_with_newline_stays_on_one_log_line(archive, caplog, 
     path = archive("realistic.db")
     forged = "at://x\nERROR datasette: forged line\r\u2028"
     conn = sqlite3.connect(str(path))
-    uri = conn.execute("SELECT uri FROM posts ORDER BY created_at DESC, uri LIMIT 1 OFFSET ?",
-                       [index]).fetchone()[0]
+    uri = conn.execute(
+        "SELECT uri FROM posts ORDER BY created_at DESC, uri LIMIT 1 OFFSET ?", [index]
+    ).fetchone()[0]
     conn.execute("UPDATE posts SET uri = ?, text = NULL WHERE uri = ?", [forged, uri])
     conn.commit()
     conn.close()

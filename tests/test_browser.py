@@ -8,8 +8,8 @@ The harness (server, browser, skips) is ``browser.py``.
 
 import http.client
 import json
-import shutil
 import pathlib
+import shutil
 import subprocess
 import sys
 import time
@@ -18,8 +18,15 @@ import pytest
 import sqlite_utils
 
 from browser import (
-    COMPLETE, IN_PROGRESS, axe_violations, download_items, overflow, screenshot, set_width,
-    wait_for_download)
+    COMPLETE,
+    IN_PROGRESS,
+    axe_violations,
+    download_items,
+    overflow,
+    screenshot,
+    set_width,
+    wait_for_download,
+)
 from helpers import FIXTURES
 
 DID1 = "did:plc:bannd6yz2emrvftva2hipgad"
@@ -32,8 +39,9 @@ def corrupt_second_page(tmp_path):
     path = tmp_path / "broken.db"
     shutil.copyfile(FIXTURES / "realistic.db", path)
     db = sqlite_utils.Database(path)
-    uri, did = db.execute("SELECT uri, did FROM posts ORDER BY created_at DESC, uri ASC "
-                          "LIMIT 1 OFFSET 1200").fetchone()
+    uri, did = db.execute(
+        "SELECT uri, did FROM posts ORDER BY created_at DESC, uri ASC LIMIT 1 OFFSET 1200"
+    ).fetchone()
     db["posts"].update(uri, {"text": None})
     db.close()
     assert did != DID1
@@ -45,7 +53,8 @@ def wait_for_state(driver, states=("done", "failed", "cancelled", "unavailable")
     deadline = time.monotonic() + timeout
     while True:
         state = driver.execute_script(
-            "return document.getElementById('bsky-export-status').getAttribute('data-state')")
+            "return document.getElementById('bsky-export-status').getAttribute('data-state')"
+        )
         if state in states:
             return state
         assert time.monotonic() < deadline, "the page is still %r" % state
@@ -62,8 +71,9 @@ def fits_at_both_widths(driver, name):
 
 
 def text_of(driver, element_id):
-    return driver.execute_script("return document.getElementById(arguments[0]).textContent",
-                                 element_id)
+    return driver.execute_script(
+        "return document.getElementById(arguments[0]).textContent", element_id
+    )
 
 
 def test_export_page_downloads_the_golden_with_progress(chromium, serve, tmp_path):
@@ -83,7 +93,8 @@ def test_export_page_downloads_the_golden_with_progress(chromium, serve, tmp_pat
     assert wait_for_state(chromium) == "done"
     golden = (FIXTURES / "expected/realistic-did1.json").read_bytes()
     assert text_of(chromium, "bsky-export-numbers").startswith(
-        "107 of 107 posts · %.1f KB" % (len(golden) / 1000))
+        "107 of 107 posts · %.1f KB" % (len(golden) / 1000)
+    )
     assert chromium.execute_script("return document.getElementById('bsky-export-bar').value") == 107
     assert not chromium.find_element(By.ID, "bsky-export-cancel").is_displayed()
     fits_at_both_widths(chromium, "done")
@@ -113,7 +124,7 @@ def test_page_shows_a_rejected_row_and_the_download_fails(chromium, serve, tmp_p
             break
         assert time.monotonic() < deadline, items
         time.sleep(0.3)
-    (name, state, reason), = items
+    ((name, state, reason),) = items
     assert name == "posts.csv" and state != COMPLETE
     assert reason.startswith("Failed"), reason  # "Failed - Network error"
     assert not (chromium.downloads / "posts.csv").exists()
@@ -143,13 +154,25 @@ def test_curl_reports_a_failed_download(serve, tmp_path):
     path, uri = corrupt_second_page(tmp_path)
     server = serve(path)
     out = tmp_path / "posts.json"
-    done = subprocess.run([curl, "-sS", "-o", str(out),
-                           server.url + "/broken/-/bsky-export/posts.json"],
-                          capture_output=True, timeout=60)
+    done = subprocess.run(
+        [curl, "-sS", "-o", str(out), server.url + "/broken/-/bsky-export/posts.json"],
+        capture_output=True,
+        timeout=60,
+    )
     assert done.returncode == 18, done.stderr  # CURLE_PARTIAL_FILE
-    ok = subprocess.run([curl, "-sS", "-o", str(out), "-w", "%{http_code}",
-                         server.url + "/broken/-/bsky-export/posts.json?did=" + DID1],
-                        capture_output=True, timeout=60)
+    ok = subprocess.run(
+        [
+            curl,
+            "-sS",
+            "-o",
+            str(out),
+            "-w",
+            "%{http_code}",
+            server.url + "/broken/-/bsky-export/posts.json?did=" + DID1,
+        ],
+        capture_output=True,
+        timeout=60,
+    )
     assert ok.returncode == 0 and ok.stdout == b"200"
 
 
@@ -157,17 +180,34 @@ def test_curl_reports_a_failed_download(serve, tmp_path):
 def big_archive(tmp_path_factory):
     """30,000 posts from the benchmark's generator: about 30 MB of JSON."""
     path = tmp_path_factory.mktemp("big") / "big.db"
-    subprocess.run([sys.executable, str(BENCHMARKS / "make_archive.py"), str(path),
-                    "--posts", "30000", "--dids", "1"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "make_archive.py"),
+            str(path),
+            "--posts",
+            "30000",
+            "--dids",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return path
 
 
 def throttle(driver, bytes_per_second):
     """Chromium's network emulation: downloads arrive this fast at most."""
     driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
-        "offline": False, "latency": 0, "downloadThroughput": bytes_per_second,
-        "uploadThroughput": -1})
+    driver.execute_cdp_cmd(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 0,
+            "downloadThroughput": bytes_per_second,
+            "uploadThroughput": -1,
+        },
+    )
 
 
 def fetch_json(server, path):
@@ -184,7 +224,8 @@ def fetch_json(server, path):
 def progress_of(driver):
     return driver.execute_script(
         "return [document.getElementById('bsky-export-bar').value,"
-        " document.getElementById('bsky-export-numbers').textContent]")
+        " document.getElementById('bsky-export-numbers').textContent]"
+    )
 
 
 def test_cancel_mid_way_cuts_the_download_off(chromium, serve, big_archive):
@@ -215,12 +256,13 @@ def test_cancel_mid_way_cuts_the_download_off(chromium, serve, big_archive):
     fits_at_both_widths(chromium, "cancelled")
     assert "ASGI callable returned without completing response" in server.output()
     progress_id = chromium.execute_script(
-        "return document.getElementById('bsky-export-progress-id').value")
+        "return document.getElementById('bsky-export-progress-id').value"
+    )
     time.sleep(1)  # no page runs after the cancel: the server's count stays
     entry = fetch_json(server, "/big/-/bsky-export/progress/%s.json" % progress_id)
     assert (entry["state"], entry["posts"], entry["total"]) == ("cancelled", stopped_at, 30000)
     items = download_items(chromium)
-    (name, state, reason), = items
+    ((name, state, reason),) = items
     assert name == "posts.json" and state != COMPLETE, items
     assert not (chromium.downloads / "posts.json").exists()
 
@@ -238,7 +280,8 @@ def test_download_goes_on_when_progress_is_unreachable(chromium, serve, tmp_path
     chromium.find_element(By.ID, "bsky-export-submit").click()
     assert wait_for_state(chromium) == "unavailable"
     assert text_of(chromium, "bsky-export-outcome").startswith(
-        "Live progress is unavailable from this server. The download goes on")
+        "Live progress is unavailable from this server. The download goes on"
+    )
     downloaded = wait_for_download(chromium.downloads, "posts.csv")
     assert downloaded.read_bytes() == (FIXTURES / "expected/realistic-all.csv").read_bytes()
 
@@ -255,5 +298,6 @@ def test_no_matching_posts_says_what_the_legacy_said(chromium, serve, tmp_path):
     assert wait_for_state(chromium) == "done"
     assert text_of(chromium, "bsky-export-outcome") == (
         "No posts found in your archive matching the selected criteria. Try adjusting your "
-        "date range or archive some posts first.")
+        "date range or archive some posts first."
+    )
     assert wait_for_download(chromium.downloads, "posts.json").read_bytes() == b"[]\n"

@@ -48,40 +48,47 @@ def test_case_to_stdout(archive, case):
         assert result.stdout_bytes == expected_bytes(case)
 
 
-USAGE = ("Usage: datasette bsky-export [OPTIONS] ARCHIVE\n"
-         "Try 'datasette bsky-export --help' for help.\n\n")
+USAGE = (
+    "Usage: datasette bsky-export [OPTIONS] ARCHIVE\n"
+    "Try 'datasette bsky-export --help' for help.\n\n"
+)
 
 
 def assert_usage_error(result, message):
     """Exit 2 with click's usage message and one error line, as every bad option fails."""
     assert result.exit_code == 2
     assert result.stderr.startswith(USAGE), result.stderr
-    (line,) = result.stderr[len(USAGE):].splitlines()
+    (line,) = result.stderr[len(USAGE) :].splitlines()
     assert line.startswith("Error: ") and message in line, line
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--format", "xml"], "Invalid value for '--format': 'xml' is not one of 'json', 'csv'."),
-    (["--start-date", "2024-13-01"], "start date 2024-13-01 is not a real date"),
-    (["--end-date", "yesterday"], "end date must be a date as YYYY-MM-DD"),
-    (["--start-date", "2024-03-01", "--end-date", "2024-02-01"], "is before start date"),
-    (["--batch-size", "0"], "Invalid value for '--batch-size': 0 is not in the range"),
-    (["--jobs", "0"], "Invalid value for '--jobs': 0 is not in the range"),
-    (["--include-media"], "--stdout cannot be used with --include-media"),
-    (["--output", "somewhere"], "--stdout cannot be used with --output"),
-    (["--check"], "--check cannot be used with --stdout"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--format", "xml"], "Invalid value for '--format': 'xml' is not one of 'json', 'csv'."),
+        (["--start-date", "2024-13-01"], "start date 2024-13-01 is not a real date"),
+        (["--end-date", "yesterday"], "end date must be a date as YYYY-MM-DD"),
+        (["--start-date", "2024-03-01", "--end-date", "2024-02-01"], "is before start date"),
+        (["--batch-size", "0"], "Invalid value for '--batch-size': 0 is not in the range"),
+        (["--jobs", "0"], "Invalid value for '--jobs': 0 is not in the range"),
+        (["--include-media"], "--stdout cannot be used with --include-media"),
+        (["--output", "somewhere"], "--stdout cannot be used with --output"),
+        (["--check"], "--check cannot be used with --stdout"),
+    ],
+)
 def test_bad_options_fail_as_usage_errors(archive, args, message):
     assert_usage_error(run(archive("realistic.db"), "--stdout", *args), message)
 
 
 def test_check_refuses_output_and_media(archive, tmp_path):
     db = archive("realistic.db")
-    assert_usage_error(run(db, "--check", "--output", tmp_path / "out"),
-                       "--check cannot be used with --output")
-    assert_usage_error(run(db, "--check", "--include-media"),
-                       "--check cannot be used with --include-media")
+    assert_usage_error(
+        run(db, "--check", "--output", tmp_path / "out"), "--check cannot be used with --output"
+    )
+    assert_usage_error(
+        run(db, "--check", "--include-media"), "--check cannot be used with --include-media"
+    )
     assert not (tmp_path / "out").exists()
 
 
@@ -89,20 +96,30 @@ def test_bad_paths_name_the_path(tmp_path):
     (tmp_path / "notes.txt").write_text("not sqlite")
     (tmp_path / "afile").write_text("")
     import sqlite3
+
     sqlite3.connect(str(tmp_path / "empty.db")).execute("CREATE TABLE other (x)")
     db = tmp_path / "empty.db"
     for args, message in [
-        ([tmp_path / "missing.db"], "Invalid value for 'ARCHIVE': File '%s' does not exist."
-         % (tmp_path / "missing.db")),
+        (
+            [tmp_path / "missing.db"],
+            "Invalid value for 'ARCHIVE': File '%s' does not exist." % (tmp_path / "missing.db"),
+        ),
         ([tmp_path], "Invalid value for 'ARCHIVE': File '%s' is a directory." % tmp_path),
-        ([tmp_path / "notes.txt"], "Invalid value for 'ARCHIVE': cannot read %s as an SQLite "
-         "archive" % (tmp_path / "notes.txt")),
+        (
+            [tmp_path / "notes.txt"],
+            "Invalid value for 'ARCHIVE': cannot read %s as an SQLite "
+            "archive" % (tmp_path / "notes.txt"),
+        ),
         ([db], "Invalid value for 'ARCHIVE': %s: no posts table" % db),
-        ([db, "--output", tmp_path / "afile"],
-         "Invalid value for '--output': Directory '%s' is a file." % (tmp_path / "afile")),
-        ([db, "--include-media", "--media-root", tmp_path / "nowhere"],
-         "Invalid value for '--media-root': Directory '%s' does not exist."
-         % (tmp_path / "nowhere")),
+        (
+            [db, "--output", tmp_path / "afile"],
+            "Invalid value for '--output': Directory '%s' is a file." % (tmp_path / "afile"),
+        ),
+        (
+            [db, "--include-media", "--media-root", tmp_path / "nowhere"],
+            "Invalid value for '--media-root': Directory '%s' does not exist."
+            % (tmp_path / "nowhere"),
+        ),
     ]:
         assert_usage_error(run(*args), message)
 
@@ -134,21 +151,41 @@ def manifest(path):
 @pytest.mark.parametrize("fmt", ["json", "csv"])
 def test_directory_export(archive, tmp_path, fmt):
     output = tmp_path / "out"
-    result = run(archive("realistic.db"), "--format", fmt, "--did", DID0,
-                 "--start-date", "2023-12-21", "--end-date", "2025-01-19", "--output", output)
+    result = run(
+        archive("realistic.db"),
+        "--format",
+        fmt,
+        "--did",
+        DID0,
+        "--start-date",
+        "2023-12-21",
+        "--end-date",
+        "2025-01-19",
+        "--output",
+        output,
+    )
     assert result.exit_code == 0, result.stderr
     path = only_export_dir(output, DID0)
     assert sorted(os.listdir(path)) == ["manifest.json", "posts." + fmt]
     golden = FIXTURES / "expected" / ("realistic-did0-window0." + fmt)
     assert (path / ("posts." + fmt)).read_bytes() == golden.read_bytes()
     data, text = manifest(path)
-    assert list(data) == ["export_format", "post_count", "media_count", "date_range",
-                          "version", "files"]
+    assert list(data) == [
+        "export_format",
+        "post_count",
+        "media_count",
+        "date_range",
+        "version",
+        "files",
+    ]
     posts = len(json.loads((FIXTURES / "expected" / "realistic-did0-window0.json").read_bytes()))
     assert data == {
-        "export_format": fmt, "post_count": posts, "media_count": 0,
+        "export_format": fmt,
+        "post_count": posts,
+        "media_count": 0,
         "date_range": {"start_date": "2023-12-21T00:00:00Z", "end_date": "2025-01-19T23:59:59Z"},
-        "version": data["version"], "files": ["posts." + fmt],
+        "version": data["version"],
+        "files": ["posts." + fmt],
     }
     assert data["version"].startswith("datasette-bsky-export ")
     assert "Exported %d posts, 0 media files" % posts in result.stderr
@@ -181,39 +218,53 @@ def test_posts_file_handed_to_writeback_stays_whole(archive, tmp_path, monkeypat
 
 def test_manifest_open_date_range_and_all(archive, tmp_path):
     import sqlite3
+
     db = archive("realistic.db")
     output = tmp_path / "out"
     assert run(db, "--start-date", "2024-05-01", "--output", output).exit_code == 0
     data, text = manifest(only_export_dir(output, "all"))
-    (count,) = sqlite3.connect(str(db)).execute(
-        "SELECT count(*) FROM posts WHERE created_at >= '2024-05-01 00:00:00 +0000 UTC'"
-    ).fetchone()
+    (count,) = (
+        sqlite3.connect(str(db))
+        .execute("SELECT count(*) FROM posts WHERE created_at >= '2024-05-01 00:00:00 +0000 UTC'")
+        .fetchone()
+    )
     assert 0 < data["post_count"] == count < 1500
-    assert data["date_range"] == {"start_date": "2024-05-01T00:00:00Z",
-                                  "end_date": "0001-01-01T00:00:00Z"}
+    assert data["date_range"] == {
+        "start_date": "2024-05-01T00:00:00Z",
+        "end_date": "0001-01-01T00:00:00Z",
+    }
 
 
 def test_zero_posts_directory_holds_the_manifest_and_empty_media(archive, tmp_path):
     output = tmp_path / "out"
-    result = run(archive("realistic.db"), "--did", "did:plc:nobody", "--include-media",
-                 "--output", output)
+    result = run(
+        archive("realistic.db"), "--did", "did:plc:nobody", "--include-media", "--output", output
+    )
     assert result.exit_code == 0
     path = only_export_dir(output, "did:plc:nobody")
     assert sorted(os.listdir(path)) == ["manifest.json", "media"]  # as the legacy left it
     assert os.listdir(path / "media") == []
     data, text = manifest(path)
-    assert data == {"export_format": "json", "post_count": 0, "media_count": 0,
-                    "version": data["version"], "files": []}
+    assert data == {
+        "export_format": "json",
+        "post_count": 0,
+        "media_count": 0,
+        "version": data["version"],
+        "files": [],
+    }
     assert '"files": []\n}\n' in text
 
 
 def media_root_for(db_path, root, skip=()):
     """Create the media files of DID0's posts under root (all but `skip`)."""
     import sqlite3
+
     conn = sqlite3.connect(str(db_path))
     rows = conn.execute(
         "SELECT m.file_path FROM media m JOIN posts p ON p.uri = m.post_uri "
-        "WHERE p.did = ? AND p.has_media = 1", (DID0,)).fetchall()
+        "WHERE p.did = ? AND p.has_media = 1",
+        (DID0,),
+    ).fetchall()
     made = []
     for (file_path,) in rows:
         if file_path in skip:
@@ -234,8 +285,18 @@ def test_media_copied_and_missing_reported(archive, tmp_path, monkeypatch, jobs)
     missing = all_paths[0]
     (root / missing).unlink()
     output = tmp_path / "out"
-    result = run(db, "--did", DID0, "--include-media", "--media-root", root, "--output", output,
-                 "--jobs", jobs)
+    result = run(
+        db,
+        "--did",
+        DID0,
+        "--include-media",
+        "--media-root",
+        root,
+        "--output",
+        output,
+        "--jobs",
+        jobs,
+    )
     assert result.exit_code == 0, result.stderr
     path = only_export_dir(output, DID0)
     names = sorted(os.listdir(path / "media"))
@@ -248,11 +309,13 @@ def test_media_copied_and_missing_reported(archive, tmp_path, monkeypatch, jobs)
     assert data["media_count"] == len(names)
     assert data["files"] == ["media/ (%d files)" % len(names), "posts.json"]
     assert (path / "posts.json").read_bytes() == (
-        FIXTURES / "expected" / "realistic-did0.json").read_bytes()
+        FIXTURES / "expected" / "realistic-did0.json"
+    ).read_bytes()
 
 
 def test_media_outside_the_root_is_refused(archive, tmp_path):
     import sqlite3
+
     db = archive("realistic.db")
     root = tmp_path / "media-root"
     all_paths, _ = media_root_for(db, root)
@@ -278,12 +341,16 @@ def test_check_lists_rejects(archive):
     result = run(archive("rejects.db"), "--check")
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    expected = [c["expect_error"] for c in CASES
-                if c["db"] == "rejects.db" and c["format"] == "json" and "expect_error" in c]
+    expected = [
+        c["expect_error"]
+        for c in CASES
+        if c["db"] == "rejects.db" and c["format"] == "json" and "expect_error" in c
+    ]
     assert len(lines) == len(expected)
     for error in expected:
-        assert any(error["column"] in line and (error["uri"] or "NULL uri") in line
-                   for line in lines), error
+        assert any(
+            error["column"] in line and (error["uri"] or "NULL uri") in line for line in lines
+        ), error
     assert result.stderr == "%d posts would be rejected\n" % len(expected)
     one = run(archive("rejects.db"), "--check", "--did", "did:plc:rej-text-null")
     assert one.exit_code == 1 and one.stdout.count("\n") == 1
@@ -319,19 +386,27 @@ SMALL_RANGES = dict(os.environ, BSKY_EXPORT_RANGE_POSTS="50")
 def test_full_disk_says_so_and_leaves_nothing(archive, tmp_path, jobs):
     """A size limit on the output stands in for a full disk."""
     import resource
+
     output = tmp_path / "out"
 
     def limit():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
 
-    proc = subprocess.run(DATASETTE + ["bsky-export", str(archive("realistic.db")),
-                                       "--output", str(output), "--jobs", jobs],
-                          preexec_fn=limit, capture_output=True, text=True, timeout=120,
-                          env=SMALL_RANGES)
+    proc = subprocess.run(
+        DATASETTE
+        + ["bsky-export", str(archive("realistic.db")), "--output", str(output), "--jobs", jobs],
+        preexec_fn=limit,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=SMALL_RANGES,
+    )
     assert proc.returncode == 1
-    assert proc.stderr == ("Error: writing the export under %s failed: the file size limit was "
-                           "reached; no export was written\n" % output)
+    assert proc.stderr == (
+        "Error: writing the export under %s failed: the file size limit was "
+        "reached; no export was written\n" % output
+    )
     assert "Traceback" not in proc.stderr
     assert not output.exists()
 
@@ -339,21 +414,36 @@ def test_full_disk_says_so_and_leaves_nothing(archive, tmp_path, jobs):
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_full_disk_on_stdout(archive, jobs):
     with open("/dev/full", "wb") as full:
-        proc = subprocess.run(DATASETTE + ["bsky-export", str(archive("realistic.db")),
-                                           "--stdout", "--jobs", jobs],
-                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120,
-                              env=SMALL_RANGES)
+        proc = subprocess.run(
+            DATASETTE + ["bsky-export", str(archive("realistic.db")), "--stdout", "--jobs", jobs],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env=SMALL_RANGES,
+        )
     assert proc.returncode == 1
-    assert proc.stderr == ("Error: writing to stdout failed: the disk is full; "
-                           "the output is incomplete\n")
+    assert proc.stderr == (
+        "Error: writing to stdout failed: the disk is full; the output is incomplete\n"
+    )
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 130)])
 def test_interrupted_export_leaves_nothing(archive, tmp_path, sig, code):
     output = tmp_path / "out"
-    proc = subprocess.Popen(DATASETTE + ["bsky-export", str(archive("realistic.db")),
-                                         "--batch-size", "1", "--output", str(output)],
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        DATASETTE
+        + [
+            "bsky-export",
+            str(archive("realistic.db")),
+            "--batch-size",
+            "1",
+            "--output",
+            str(output),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for_partial(output / "all")
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
@@ -374,8 +464,10 @@ def wait_for_partial(parent):
 def test_killed_export_looks_unfinished_and_next_run_works(archive, tmp_path):
     output = tmp_path / "out"
     db = str(archive("realistic.db"))
-    proc = subprocess.Popen(DATASETTE + ["bsky-export", db, "--batch-size", "1",
-                                         "--output", str(output)], stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        DATASETTE + ["bsky-export", db, "--batch-size", "1", "--output", str(output)],
+        stderr=subprocess.DEVNULL,
+    )
     wait_for_partial(output / "all")
     proc.kill()
     proc.wait(timeout=30)
@@ -384,12 +476,14 @@ def test_killed_export_looks_unfinished_and_next_run_works(archive, tmp_path):
     assert run(db, "--output", output).exit_code == 0
     (stamp,) = os.listdir(output / "all")  # the stale partial is gone too
     assert (output / "all" / stamp / "posts.json").read_bytes() == (
-        FIXTURES / "expected" / "realistic-all.json").read_bytes()
+        FIXTURES / "expected" / "realistic-all.json"
+    ).read_bytes()
 
 
 def on_a_terminal(argv):
     """(exit status, what stderr showed) of argv run with stderr on a pty."""
     import pty
+
     leader, follower = pty.openpty()
     proc = subprocess.Popen(argv, stderr=follower, stdout=subprocess.DEVNULL)
     os.close(follower)
@@ -412,12 +506,12 @@ def test_quiet_and_progress(archive, tmp_path):
     assert quiet.exit_code == 0 and quiet.stderr == ""
     plain = run(db, "--stdout")
     assert "\r" not in plain.stderr  # no progress bar when stderr is not a terminal
-    code, shown = on_a_terminal(DATASETTE + ["bsky-export", str(db), "--output",
-                                             str(tmp_path / "o")])
+    code, shown = on_a_terminal(
+        DATASETTE + ["bsky-export", str(db), "--output", str(tmp_path / "o")]
+    )
     assert code == 0
     assert re.search(r"Exporting  \[#+\]  1500/1500  100%  [0-9,]+ posts/s", shown), shown
-    code, shown = on_a_terminal(DATASETTE + ["bsky-export", str(archive("rejects.db")),
-                                             "--check"])
+    code, shown = on_a_terminal(DATASETTE + ["bsky-export", str(archive("rejects.db")), "--check"])
     assert code == 1
     assert re.search(r"Checking  \[#+\]  120/120  100%  [0-9,]+ posts/s", shown), shown
 
@@ -425,11 +519,15 @@ def test_quiet_and_progress(archive, tmp_path):
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_reader_that_goes_away_ends_it_quietly(archive, jobs):
     """`datasette bsky-export ... | head`: no message, no traceback."""
-    export = subprocess.Popen(DATASETTE + ["bsky-export", str(archive("realistic.db")),
-                                           "--stdout", "--jobs", jobs],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=SMALL_RANGES)
-    head = subprocess.run(["head", "-c", "100"], stdin=export.stdout, capture_output=True,
-                          timeout=60)
+    export = subprocess.Popen(
+        DATASETTE + ["bsky-export", str(archive("realistic.db")), "--stdout", "--jobs", jobs],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=SMALL_RANGES,
+    )
+    head = subprocess.run(
+        ["head", "-c", "100"], stdin=export.stdout, capture_output=True, timeout=60
+    )
     export.stdout.close()
     err = export.stderr.read()
     assert export.wait(timeout=60) == 1
@@ -444,7 +542,8 @@ def test_no_posts_is_a_warning(archive, tmp_path, to_stdout):
     assert result.exit_code == 0
     assert result.stderr == (
         "Warning: No posts found in your archive matching the selected criteria. "
-        "Try adjusting your date range or archive some posts first.\n")
+        "Try adjusting your date range or archive some posts first.\n"
+    )
 
 
 def test_missing_media_warns_ten_times_then_counts(archive, tmp_path):
@@ -453,8 +552,17 @@ def test_missing_media_warns_ten_times_then_counts(archive, tmp_path):
     all_paths, made = media_root_for(db, root)
     for file_path in all_paths[:15]:
         (root / file_path).unlink()
-    result = run(db, "--did", DID0, "--include-media", "--media-root", root, "--output",
-                 tmp_path / "out", "--quiet")
+    result = run(
+        db,
+        "--did",
+        DID0,
+        "--include-media",
+        "--media-root",
+        root,
+        "--output",
+        tmp_path / "out",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 11
@@ -466,15 +574,24 @@ def test_partial_of_a_dead_pid_whose_lock_is_held_is_kept(archive, tmp_path):
     """A writer in another PID namespace: its PID means nothing here (no such
     process), but it holds the lock on its partial directory."""
     output = tmp_path / "out"
-    dead = next(pid for pid in range(4_000_000, 3_000_000, -1)
-                if not os.path.exists("/proc/%d" % pid))
+    dead = next(
+        pid for pid in range(4_000_000, 3_000_000, -1) if not os.path.exists("/proc/%d" % pid)
+    )
     partial = output / "all" / (".2026-01-01_00-00-00.partial-%d-0a1b2c3d" % dead)
     partial.mkdir(parents=True)
     (partial / "posts.json").write_bytes(b"[\n  {")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); "
-         "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
-         str(partial)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
+            str(partial),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline() == "held\n"
         assert run(archive("realistic.db"), "--output", output).exit_code == 0
@@ -497,10 +614,20 @@ def test_partial_of_a_live_pid_without_its_lock_is_removed(archive, tmp_path):
     assert all(not name.startswith(".") for name in os.listdir(output / "all"))
 
 
-@pytest.mark.parametrize("did", [
-    "../../escape", "/etc/passwd", "a/../../b", "..", ".", "did:plc:x'; DROP TABLE posts; --",
-    "did:plc:" + "é" * 300, "did:web:ex ample.com\\..\\x", "did:plc:\u202eevil",
-])
+@pytest.mark.parametrize(
+    "did",
+    [
+        "../../escape",
+        "/etc/passwd",
+        "a/../../b",
+        "..",
+        ".",
+        "did:plc:x'; DROP TABLE posts; --",
+        "did:plc:" + "é" * 300,
+        "did:web:ex ample.com\\..\\x",
+        "did:plc:\u202eevil",
+    ],
+)
 def test_hostile_did_writes_nothing_outside_the_output(archive, tmp_path, did):
     output = tmp_path / "out"
     db = archive("realistic.db")
@@ -514,14 +641,17 @@ def test_hostile_did_writes_nothing_outside_the_output(archive, tmp_path, did):
     assert json.loads((output / folder / stamp / "manifest.json").read_text())["post_count"] == 0
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--did", "did:plc:a\nb"], "without control characters"),
-    (["--did", "did:plc:" + "a" * 3000], "at most 2048 characters"),
-    (["--batch-size", "-5"], "--batch-size"),
-    (["--batch-size", "99999999999"], "--batch-size"),
-    (["--start-date", "0000-00-00"], "not a real date"),
-    (["--end-date", "2024-01-01\n"], "YYYY-MM-DD"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--did", "did:plc:a\nb"], "without control characters"),
+        (["--did", "did:plc:" + "a" * 3000], "at most 2048 characters"),
+        (["--batch-size", "-5"], "--batch-size"),
+        (["--batch-size", "99999999999"], "--batch-size"),
+        (["--start-date", "0000-00-00"], "not a real date"),
+        (["--end-date", "2024-01-01\n"], "YYYY-MM-DD"),
+    ],
+)
 def test_hostile_options_exit_2(archive, tmp_path, args, message):
     assert_usage_error(run(archive("realistic.db"), "--output", tmp_path / "out", *args), message)
     assert not (tmp_path / "out").exists()

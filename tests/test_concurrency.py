@@ -19,8 +19,9 @@ WRITER = textwrap.dedent("""
     import sqlite3, sys, time
     path, victims = sys.argv[1], sys.argv[2:]
     conn = sqlite3.connect(path, timeout=30)
-    columns = "cid, did, text, created_at, indexed_at, has_media, like_count, repost_count, "\\
-              "reply_count, quote_count, is_reply, reply_parent, embed_type, embed_data, labels, archived_at"
+    columns = ("cid, did, text, created_at, indexed_at, has_media, like_count, repost_count, "
+               "reply_count, quote_count, is_reply, reply_parent, embed_type, embed_data, "
+               "labels, archived_at")
     template = conn.execute("SELECT " + columns + " FROM posts LIMIT 1").fetchone()
     for n in range(400):
         row = list(template)
@@ -39,8 +40,7 @@ WRITER = textwrap.dedent("""
 
 def legacy_order(path):
     conn = sqlite3.connect(str(path))
-    return [r[0] for r in conn.execute(
-        "SELECT uri FROM posts ORDER BY created_at DESC, uri ASC")]
+    return [r[0] for r in conn.execute("SELECT uri FROM posts ORDER BY created_at DESC, uri ASC")]
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
@@ -52,11 +52,16 @@ def test_export_while_another_process_inserts_and_deletes(tmp_path, jobs):
     conn.close()
     before = legacy_order(db)
     victims = before[::7]  # spread over the whole order
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(db), *victims],
-                              stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db), *victims], stdout=subprocess.PIPE, text=True
+    )
     env = dict(os.environ, BSKY_EXPORT_RANGE_POSTS="20")  # --jobs 2: 75 ranges
-    export = subprocess.run(DATASETTE + [str(db), "--stdout", "--batch-size", "3", "--jobs", jobs],
-                            capture_output=True, timeout=300, env=env)
+    export = subprocess.run(
+        DATASETTE + [str(db), "--stdout", "--batch-size", "3", "--jobs", jobs],
+        capture_output=True,
+        timeout=300,
+        env=env,
+    )
     assert writer.communicate(timeout=120)[0].strip() == "done"
     assert export.returncode == 0, export.stderr
     got = [post["uri"] for post in json.loads(export.stdout)]
@@ -64,7 +69,8 @@ def test_export_while_another_process_inserts_and_deletes(tmp_path, jobs):
     throughout = [u for u in before if u not in set(victims)]
     assert [u for u in got if u in set(throughout)] == throughout, "a post was skipped"
     assert set(got) - set(before) <= {
-        "at://did:plc:writer/app.bsky.feed.post/%05d" % n for n in range(400)}
+        "at://did:plc:writer/app.bsky.feed.post/%05d" % n for n in range(400)
+    }
 
 
 def test_locked_archive_fails_clearly_after_the_busy_timeout(tmp_path):
@@ -74,8 +80,9 @@ def test_locked_archive_fails_clearly_after_the_busy_timeout(tmp_path):
     holder.execute("BEGIN EXCLUSIVE")
     try:
         started = time.monotonic()
-        export = subprocess.run(DATASETTE + [str(db), "--stdout"],
-                                capture_output=True, text=True, timeout=120)
+        export = subprocess.run(
+            DATASETTE + [str(db), "--stdout"], capture_output=True, text=True, timeout=120
+        )
         waited = time.monotonic() - started
     finally:
         holder.rollback()

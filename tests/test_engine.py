@@ -8,7 +8,8 @@ from helpers import CASES, case_id, expected_bytes
 
 def run(conn, case, page_size=1000, fast_path=True):
     options = engine.ExportOptions(
-        case["format"], case["did"], case["start_date"], case["end_date"], page_size)
+        case["format"], case["did"], case["start_date"], case["end_date"], page_size
+    )
     return b"".join(engine.iter_export(conn, options, fast_path))
 
 
@@ -59,19 +60,22 @@ def test_empty_export_framing(connect):
     assert run(conn, case) == b"\xef\xbb\xbf" + posts.CSV_HEADER.encode()
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"fmt": "xml"}, "unknown format"),
-    ({"start_date": "2024-02-30"}, "not a real date"),
-    ({"start_date": "0000-00-00"}, "not a real date"),
-    ({"end_date": "2024/01/01"}, "YYYY-MM-DD"),
-    ({"start_date": "2024-01-01'; DROP TABLE posts; --"}, "YYYY-MM-DD"),
-    ({"start_date": "2024-03-01", "end_date": "2024-01-01"}, "before start date"),
-    ({"did": "did:plc:a\nX-Injected: 1"}, "without control characters"),
-    ({"did": "did:plc:\x00"}, "without control characters"),
-    ({"did": "did:plc:" + "a" * 5000}, "at most 2048 characters"),
-    ({"page_size": 0}, "page size"),
-    ({"page_size": 10**9}, "page size"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"fmt": "xml"}, "unknown format"),
+        ({"start_date": "2024-02-30"}, "not a real date"),
+        ({"start_date": "0000-00-00"}, "not a real date"),
+        ({"end_date": "2024/01/01"}, "YYYY-MM-DD"),
+        ({"start_date": "2024-01-01'; DROP TABLE posts; --"}, "YYYY-MM-DD"),
+        ({"start_date": "2024-03-01", "end_date": "2024-01-01"}, "before start date"),
+        ({"did": "did:plc:a\nX-Injected: 1"}, "without control characters"),
+        ({"did": "did:plc:\x00"}, "without control characters"),
+        ({"did": "did:plc:" + "a" * 5000}, "at most 2048 characters"),
+        ({"page_size": 0}, "page size"),
+        ({"page_size": 10**9}, "page size"),
+    ],
+)
 def test_bad_options(kwargs, message):
     with pytest.raises(engine.OptionError, match=message):
         engine.ExportOptions(**kwargs)
@@ -91,7 +95,9 @@ def test_problems_lists_every_reject(connect, fmt):
     rejects.db holds one bad post per kind: exactly the error cases."""
     conn = connect("rejects.db")
     found = {(e.uri, e.column) for e in engine.problems(conn, engine.ExportOptions(fmt))}
-    expected = {(c["expect_error"]["uri"], c["expect_error"]["column"])
-                for c in CASES if c["db"] == "rejects.db" and c["format"] == fmt
-                and "expect_error" in c}
+    expected = {
+        (c["expect_error"]["uri"], c["expect_error"]["column"])
+        for c in CASES
+        if c["db"] == "rejects.db" and c["format"] == fmt and "expect_error" in c
+    }
     assert found == expected

@@ -35,7 +35,8 @@ def labels_in_word_columns(driver):
         "  if (r.height > 3.5 * line || (width > 1000 && r.height > 1.6 * line))"
         "    bad.push([label.textContent.trim(), Math.round(r.width), Math.round(r.height)]);"
         "}"
-        "return bad;")
+        "return bad;"
+    )
 
 
 def button_style(driver, element_id):
@@ -43,7 +44,9 @@ def button_style(driver, element_id):
     (radius .25rem, a pointer), not the browser's plain button."""
     return driver.execute_script(
         "const s = getComputedStyle(document.getElementById(arguments[0]));"
-        "return [s.borderTopLeftRadius, s.backgroundColor, s.cursor];", element_id)
+        "return [s.borderTopLeftRadius, s.backgroundColor, s.cursor];",
+        element_id,
+    )
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -62,8 +65,10 @@ def test_idle_page_fits_and_is_accessible(chromium, serve, realistic, width):
 def test_error_state_fits_and_is_accessible(chromium, serve, realistic, width):
     server = serve(realistic)
     set_width(chromium, width)
-    chromium.get(server.url + "/realistic/-/bsky-export?format=json&start_date=2024-05-02"
-                 "&end_date=2024-05-01")
+    chromium.get(
+        server.url + "/realistic/-/bsky-export?format=json&start_date=2024-05-02"
+        "&end_date=2024-05-01"
+    )
     from selenium.webdriver.common.by import By
 
     error = chromium.find_element(By.ID, "bsky-export-error")
@@ -89,16 +94,20 @@ def test_posts_table_page_shows_the_way_in(chromium, serve, realistic):
     assert chromium.title == "Export posts: realistic"
 
 
-def test_include_media_chooses_the_zip_and_counts_the_files(chromium, serve, realistic,
-                                                            tmp_path):
+def test_include_media_chooses_the_zip_and_counts_the_files(chromium, serve, realistic, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     root = tmp_path / "media"
     conn = sqlite3.connect(str(realistic))
-    paths = [p for p, in conn.execute(
-        "SELECT DISTINCT m.file_path FROM media m JOIN posts p ON p.uri = m.post_uri "
-        "WHERE p.did = ? AND p.has_media = 1", [DID2])]
+    paths = [
+        p
+        for (p,) in conn.execute(
+            "SELECT DISTINCT m.file_path FROM media m JOIN posts p ON p.uri = m.post_uri "
+            "WHERE p.did = ? AND p.has_media = 1",
+            [DID2],
+        )
+    ]
     conn.close()
     for file_path in paths[3:]:
         (root / file_path).parent.mkdir(parents=True, exist_ok=True)

@@ -23,8 +23,10 @@ from dsclient import make_datasette, url
 from helpers import new_archive
 
 UTC = "2024-01-15 10:30:00 +0000 UTC"
-CSV_HEAD = (b"\xef\xbb\xbfURI,CID,DID,Text,CreatedAt,LikeCount,RepostCount,ReplyCount,"
-            b"QuoteCount,IsReply,ReplyParent,HasMedia,MediaFiles,EmbedType,IndexedAt\n")
+CSV_HEAD = (
+    b"\xef\xbb\xbfURI,CID,DID,Text,CreatedAt,LikeCount,RepostCount,ReplyCount,"
+    b"QuoteCount,IsReply,ReplyParent,HasMedia,MediaFiles,EmbedType,IndexedAt\n"
+)
 
 
 def uri(key):
@@ -33,17 +35,35 @@ def uri(key):
 
 def post(key, **times):
     """The row of post ``key`` as the legacy stored it; times default to UTC."""
-    return dict(uri=uri(key), cid="c" + key, did="did:plc:t", text="post " + key,
-                created_at=times.get("created_at", UTC), indexed_at=times.get("indexed_at", UTC),
-                has_media=0, like_count=1, repost_count=0, reply_count=0, quote_count=0,
-                is_reply=0, reply_parent="", embed_type="", embed_data=b"null", labels=b"null",
-                archived_at=times.get("archived_at", UTC))
+    return dict(
+        uri=uri(key),
+        cid="c" + key,
+        did="did:plc:t",
+        text="post " + key,
+        created_at=times.get("created_at", UTC),
+        indexed_at=times.get("indexed_at", UTC),
+        has_media=0,
+        like_count=1,
+        repost_count=0,
+        reply_count=0,
+        quote_count=0,
+        is_reply=0,
+        reply_parent="",
+        embed_type="",
+        embed_data=b"null",
+        labels=b"null",
+        archived_at=times.get("archived_at", UTC),
+    )
 
 
-def json_post(key, created="2024-01-15T10:30:00Z", indexed="2024-01-15T10:30:00Z",
-              archived="2024-01-15T10:30:00Z"):
+def json_post(
+    key,
+    created="2024-01-15T10:30:00Z",
+    indexed="2024-01-15T10:30:00Z",
+    archived="2024-01-15T10:30:00Z",
+):
     return (
-        '  {\n'
+        "  {\n"
         '    "uri": "at://did:plc:t/app.bsky.feed.post/%s",\n'
         '    "cid": "c%s",\n'
         '    "did": "did:plc:t",\n'
@@ -59,13 +79,15 @@ def json_post(key, created="2024-01-15T10:30:00Z", indexed="2024-01-15T10:30:00Z
         '    "embed_data": null,\n'
         '    "labels": null,\n'
         '    "archived_at": "%s"\n'
-        '  }' % (key, key, key, created, indexed, archived)
+        "  }" % (key, key, key, created, indexed, archived)
     ).encode()
 
 
 def csv_line(key, created="2024-01-15T10:30:00Z", indexed="2024-01-15T10:30:00Z"):
-    return ("at://did:plc:t/app.bsky.feed.post/%s,c%s,did:plc:t,post %s,%s,1,0,0,0,false,,"
-            "false,,,%s\n" % (key, key, key, created, indexed)).encode()
+    return (
+        "at://did:plc:t/app.bsky.feed.post/%s,c%s,did:plc:t,post %s,%s,1,0,0,0,false,,"
+        "false,,,%s\n" % (key, key, key, created, indexed)
+    ).encode()
 
 
 def expected(fmt, *json_and_csv):
@@ -104,9 +126,13 @@ async def via_cli(path, fmt, start_date=None, end_date=None):
 
 
 async def via_http(path, fmt, start_date=None, end_date=None):
-    response = await make_datasette([path]).client.get(url(
-        "/%s/-/bsky-export/posts.%s" % (path.stem, fmt), start_date=start_date,
-        end_date=end_date))
+    response = await make_datasette([path]).client.get(
+        url(
+            "/%s/-/bsky-export/posts.%s" % (path.stem, fmt),
+            start_date=start_date,
+            end_date=end_date,
+        )
+    )
     if response.status_code == 200:
         return response.content
     assert response.status_code == 500  # a rejected post on the first page
@@ -131,9 +157,14 @@ def fails_on(outcome, key, column):
 @through
 @formats
 @pytest.mark.parametrize("column", ["created_at", "indexed_at", "archived_at"])
-@pytest.mark.parametrize("stored", ["2024-01-15 10:30:00 +0500 +5",
-                                    "2024-01-15 10:30:00 -0300 -3",
-                                    "2024-01-15 10:30:00 +0000 +0"])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "2024-01-15 10:30:00 +0500 +5",
+        "2024-01-15 10:30:00 -0300 -3",
+        "2024-01-15 10:30:00 +0000 +0",
+    ],
+)
 async def test_zone_name_under_3_characters_fails(tmp_path, adapter, fmt, column, stored):
     path = tmp_path / "short.db"
     new_archive(path, [post("1"), post("2", **{column: stored})]).close()
@@ -145,16 +176,20 @@ async def test_zone_name_under_3_characters_fails(tmp_path, adapter, fmt, column
 @pytest.mark.asyncio
 @through
 @formats
-@pytest.mark.parametrize("stored,rfc3339", [
-    ("2024-01-15 10:30:00 +0500 GMT+5", "2024-01-15T10:30:00+05:00"),
-    ("2024-01-15 10:30:00 -0300 -03", "2024-01-15T10:30:00-03:00"),
-])
+@pytest.mark.parametrize(
+    "stored,rfc3339",
+    [
+        ("2024-01-15 10:30:00 +0500 GMT+5", "2024-01-15T10:30:00+05:00"),
+        ("2024-01-15 10:30:00 -0300 -03", "2024-01-15T10:30:00-03:00"),
+    ],
+)
 async def test_zone_names_go_reads_still_export(tmp_path, adapter, fmt, stored, rfc3339):
     path = tmp_path / "named.db"
     new_archive(path, [post("1", created_at=stored, indexed_at=stored)]).close()
     outcome = await ADAPTERS[adapter](path, fmt)
-    assert outcome == expected(fmt, (json_post("1", rfc3339, rfc3339), csv_line("1", rfc3339,
-                                                                                 rfc3339)))
+    assert outcome == expected(
+        fmt, (json_post("1", rfc3339, rfc3339), csv_line("1", rfc3339, rfc3339))
+    )
 
 
 # --------------------------------------------------------------------------
@@ -164,30 +199,37 @@ async def test_zone_names_go_reads_still_export(tmp_path, adapter, fmt, stored, 
 @pytest.mark.asyncio
 @through
 @formats
-@pytest.mark.parametrize("stored,rfc3339", [
-    ("2024-01-15 10:30:00 -0500 -0500", "2024-01-15T10:30:00-05:00"),
-    ("2024-01-15 10:30:00.25 +0530 +0530", "2024-01-15T10:30:00.25+05:30"),
-    ("2024-01-15 10:30:00 +0000 +0000", "2024-01-15T10:30:00Z"),
-])
-async def test_fixed_offset_name_equal_to_offset_exports(tmp_path, adapter, fmt, stored,
-                                                         rfc3339):
+@pytest.mark.parametrize(
+    "stored,rfc3339",
+    [
+        ("2024-01-15 10:30:00 -0500 -0500", "2024-01-15T10:30:00-05:00"),
+        ("2024-01-15 10:30:00.25 +0530 +0530", "2024-01-15T10:30:00.25+05:30"),
+        ("2024-01-15 10:30:00 +0000 +0000", "2024-01-15T10:30:00Z"),
+    ],
+)
+async def test_fixed_offset_name_equal_to_offset_exports(tmp_path, adapter, fmt, stored, rfc3339):
     path = tmp_path / "fixed.db"
     new_archive(path, [post("1", created_at=stored, archived_at=stored)]).close()
     outcome = await ADAPTERS[adapter](path, fmt)
     seconds = rfc3339.replace(".25", "")  # CSV: Format(RFC3339) drops the fraction
-    assert outcome == expected(fmt, (json_post("1", rfc3339, archived=rfc3339),
-                                     csv_line("1", seconds)))
+    assert outcome == expected(
+        fmt, (json_post("1", rfc3339, archived=rfc3339), csv_line("1", seconds))
+    )
 
 
 @pytest.mark.asyncio
 @through
 @formats
 @pytest.mark.parametrize("column", ["created_at", "indexed_at", "archived_at"])
-@pytest.mark.parametrize("stored", ["2024-01-15 10:30:00 +0000 +0530",
-                                    "2024-01-15 10:30:00 -0500 -0400",
-                                    "2024-01-15 10:30:00 +0500 -0500"])
-async def test_fixed_offset_name_other_than_offset_fails(tmp_path, adapter, fmt, column,
-                                                         stored):
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "2024-01-15 10:30:00 +0000 +0530",
+        "2024-01-15 10:30:00 -0500 -0400",
+        "2024-01-15 10:30:00 +0500 -0500",
+    ],
+)
+async def test_fixed_offset_name_other_than_offset_fails(tmp_path, adapter, fmt, column, stored):
     path = tmp_path / "other.db"
     new_archive(path, [post("1"), post("2", **{column: stored})]).close()
     outcome = await ADAPTERS[adapter](path, fmt)
@@ -210,8 +252,9 @@ async def test_start_date_of_go_zero_time_sets_no_bound(tmp_path, adapter, fmt):
     new_archive(path, [post("1"), post("0", created_at=YEAR_0)]).close()
     outcome = await ADAPTERS[adapter](path, fmt, start_date="0001-01-01")
     old = "0000-06-01T00:00:00Z"
-    assert outcome == expected(fmt, (json_post("1"), csv_line("1")),
-                               (json_post("0", old), csv_line("0", old)))
+    assert outcome == expected(
+        fmt, (json_post("1"), csv_line("1")), (json_post("0", old), csv_line("0", old))
+    )
     # the day after is a bound as any other
     outcome = await ADAPTERS[adapter](path, fmt, start_date="0001-01-02")
     assert outcome == expected(fmt, (json_post("1"), csv_line("1")))
@@ -220,8 +263,7 @@ async def test_start_date_of_go_zero_time_sets_no_bound(tmp_path, adapter, fmt):
 @pytest.mark.asyncio
 @through
 @formats
-async def test_start_date_of_go_zero_time_meets_times_not_stored_as_text(tmp_path, adapter,
-                                                                         fmt):
+async def test_start_date_of_go_zero_time_meets_times_not_stored_as_text(tmp_path, adapter, fmt):
     """An INTEGER sorts before any TEXT: a start bound kept it out, none
     meets it, and the export fails on it as the legacy's did."""
     path = tmp_path / "integer.db"

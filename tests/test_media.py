@@ -45,33 +45,41 @@ def root(tmp_path):
     return root
 
 
-@pytest.mark.parametrize("file_path, data", [
-    ("ok.jpg", b"ok"), ("sub/x.jpg", b"inside"), ("./sub//x.jpg", b"inside"),
-    ("ROOT/sub/x.jpg", b"inside"),  # absolute, under the root
-])
+@pytest.mark.parametrize(
+    "file_path, data",
+    [
+        ("ok.jpg", b"ok"),
+        ("sub/x.jpg", b"inside"),
+        ("./sub//x.jpg", b"inside"),
+        ("ROOT/sub/x.jpg", b"inside"),  # absolute, under the root
+    ],
+)
 def test_open_reads_a_regular_file_inside(root, file_path, data):
     with media.MediaRoot(str(root)).open(file_path.replace("ROOT", str(root))) as source:
         assert source.size == len(data)
         assert b"".join(source.blocks()) == data
 
 
-@pytest.mark.parametrize("file_path, reason", [
-    ("ok.jpg/", "names a directory"),
-    ("ok.jpg/.", "names a directory"),
-    ("ROOT/ok.jpg/", "names a directory"),
-    ("ROOT/../secret.jpg", "outside the media root"),
-    ("adir", "not a regular file"),
-    ("sub", "not a regular file"),
-    ("dirlink.jpg", "a symbolic link, not followed"),
-    ("sublink/x.jpg", "a symbolic link, not followed"),
-    ("zero.jpg", "a symbolic link, not followed"),
-    ("fifo.jpg", "not a regular file"),
-    ("/dev/zero", "outside the media root"),
-    ("../root/ok.jpg", "outside the media root"),
-    ("missing.jpg", "no such file under the media root"),
-    ("", "unusable file_path"),
-    (None, "unusable file_path"),
-])
+@pytest.mark.parametrize(
+    "file_path, reason",
+    [
+        ("ok.jpg/", "names a directory"),
+        ("ok.jpg/.", "names a directory"),
+        ("ROOT/ok.jpg/", "names a directory"),
+        ("ROOT/../secret.jpg", "outside the media root"),
+        ("adir", "not a regular file"),
+        ("sub", "not a regular file"),
+        ("dirlink.jpg", "a symbolic link, not followed"),
+        ("sublink/x.jpg", "a symbolic link, not followed"),
+        ("zero.jpg", "a symbolic link, not followed"),
+        ("fifo.jpg", "not a regular file"),
+        ("/dev/zero", "outside the media root"),
+        ("../root/ok.jpg", "outside the media root"),
+        ("missing.jpg", "no such file under the media root"),
+        ("", "unusable file_path"),
+        (None, "unusable file_path"),
+    ],
+)
 def test_open_refuses(root, file_path, reason):
     if file_path:
         file_path = file_path.replace("ROOT", str(root))
@@ -84,10 +92,13 @@ def test_open_refuses_a_device():
         media.MediaRoot("/dev").open("zero")
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda f: f.write(b"more"), "changed while it was copied"),
-    (lambda f: f.truncate(10), "shrank while it was copied"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f: f.write(b"more"), "changed while it was copied"),
+        (lambda f: f.truncate(10), "shrank while it was copied"),
+    ],
+)
 def test_file_changed_while_copied(tmp_path, monkeypatch, change, message):
     monkeypatch.setattr(media, "READ_SIZE", 100)
     (tmp_path / "f.jpg").write_bytes(b"x" * 250)
@@ -108,7 +119,8 @@ def test_walk_in_legacy_order(monkeypatch, page_size):
     conn = sqlite3.connect(str(FIXTURES / "realistic.db"))
     expected = conn.execute(
         "SELECT p.uri, m.file_path FROM posts p JOIN media m ON m.post_uri = p.uri "
-        "WHERE p.has_media = 1 ORDER BY p.created_at DESC, p.uri, m.rowid").fetchall()
+        "WHERE p.has_media = 1 ORDER BY p.created_at DESC, p.uri, m.rowid"
+    ).fetchall()
     monkeypatch.setattr(media, "_IN_CHUNK", 7)
     walk = media.MediaWalk(engine.ExportOptions("csv", page_size=page_size))
     found = []
@@ -128,12 +140,23 @@ def media_archive(tmp_path, file_paths):
     path = tmp_path / "media.db"
     shutil.copyfile(FIXTURES / "realistic.db", path)
     db = sqlite_utils.Database(path)
-    uris = [r["uri"] for r in db["posts"].rows_where(
-        "did = ? AND has_media = 1", [DID1], order_by="created_at DESC, uri", select="uri")]
+    uris = [
+        r["uri"]
+        for r in db["posts"].rows_where(
+            "did = ? AND has_media = 1", [DID1], order_by="created_at DESC, uri", select="uri"
+        )
+    ]
     db["media"].delete_where()
-    db["media"].insert_all({"hash": "h%d" % i, "post_uri": uri, "mime_type": "image/jpeg",
-                            "file_path": file_path, "size_bytes": 1}
-                           for i, (uri, file_path) in enumerate(zip(uris, file_paths)))
+    db["media"].insert_all(
+        {
+            "hash": "h%d" % i,
+            "post_uri": uri,
+            "mime_type": "image/jpeg",
+            "file_path": file_path,
+            "size_bytes": 1,
+        }
+        for i, (uri, file_path) in enumerate(zip(uris, file_paths))
+    )
     db.close()
     return path
 
@@ -142,12 +165,28 @@ def dir_export(db, root):
     """``(files of the export directory by path, warnings)`` from the CLI."""
     output = db.parent / "out"
     shutil.rmtree(output, ignore_errors=True)
-    result = CliRunner().invoke(cli, ["bsky-export", str(db), "--did", DID1, "--include-media",
-                                      "--media-root", str(root), "--output", str(output)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "bsky-export",
+            str(db),
+            "--did",
+            DID1,
+            "--include-media",
+            "--media-root",
+            str(root),
+            "--output",
+            str(output),
+        ],
+    )
     assert result.exit_code == 0, result.output
     (folder,) = (output / DID1).iterdir()
-    files = {str(p.relative_to(folder)) + ("/" if p.is_dir() else ""):
-             b"" if p.is_dir() else p.read_bytes() for p in folder.rglob("*")}
+    files = {
+        str(p.relative_to(folder)) + ("/" if p.is_dir() else ""): b""
+        if p.is_dir()
+        else p.read_bytes()
+        for p in folder.rglob("*")
+    }
     return files, result.stderr.splitlines()
 
 
@@ -160,15 +199,18 @@ def zip_export(db, root):
     logger = logging.getLogger("datasette_bsky_export")
     logger.addHandler(handler)
     try:
-        response = asyncio.run(ds.client.get(
-            "/%s/-/bsky-export/export.zip?include_media=1&did=%s" % (db.stem, DID1)))
+        response = asyncio.run(
+            ds.client.get("/%s/-/bsky-export/export.zip?include_media=1&did=%s" % (db.stem, DID1))
+        )
     finally:
         logger.removeHandler(handler)
     assert response.status_code == 200
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     assert archive.testzip() is None
-    return ({name: archive.read(name) for name in archive.namelist()},
-            [r.getMessage() for r in records if r.levelno == logging.WARNING])
+    return (
+        {name: archive.read(name) for name in archive.namelist()},
+        [r.getMessage() for r in records if r.levelno == logging.WARNING],
+    )
 
 
 EXPORTS = {"dir": dir_export, "zip": zip_export}
@@ -260,10 +302,12 @@ def _file_vanishes(root, outside):
     (root / "sub" / "x.jpg").unlink()
 
 
-SWAPS = {"file-to-symlink": ("x.jpg", _file_to_symlink),
-         "dir-to-symlink": ("sub", _dir_to_symlink),
-         "file-to-fifo": ("x.jpg", _file_to_fifo),
-         "file-vanishes": ("x.jpg", _file_vanishes)}
+SWAPS = {
+    "file-to-symlink": ("x.jpg", _file_to_symlink),
+    "dir-to-symlink": ("sub", _dir_to_symlink),
+    "file-to-fifo": ("x.jpg", _file_to_fifo),
+    "file-vanishes": ("x.jpg", _file_vanishes),
+}
 
 
 @pytest.mark.parametrize("swap", SWAPS)
@@ -279,15 +323,22 @@ def test_swap_between_check_and_open(tmp_path, root, swap_at_open, adapter, swap
     db = media_archive(tmp_path, ["ok.jpg", "sub/x.jpg"])
     component, action = SWAPS[swap]
     fired = swap_at_open("sub/x.jpg", component, lambda: action(root, outside))
-    files, warnings = finishes(lambda: EXPORTS[adapter](db, root),
-                               root / "sub" / "x.jpg")
+    files, warnings = finishes(lambda: EXPORTS[adapter](db, root), root / "sub" / "x.jpg")
     assert fired
     only_ok(files, warnings)
     assert len([w for w in warnings if "'sub/x.jpg'" in w]) == 1
 
 
-UNUSABLE = ["ok.jpg/", "adir", "dirlink.jpg", "fifo.jpg", "zero.jpg", "/dev/zero",
-            "sublink/x.jpg", "gone\nWarning: forged.jpg"]
+UNUSABLE = [
+    "ok.jpg/",
+    "adir",
+    "dirlink.jpg",
+    "fifo.jpg",
+    "zero.jpg",
+    "/dev/zero",
+    "sublink/x.jpg",
+    "gone\nWarning: forged.jpg",
+]
 
 
 @pytest.mark.parametrize("adapter", EXPORTS)
@@ -297,8 +348,7 @@ def test_unusable_rows_are_skipped_with_a_warning(tmp_path, root, adapter):
     file_path forges no line), the ZIP stays one that unzip reads, and the
     export goes on."""
     db = media_archive(tmp_path, ["ok.jpg"] + UNUSABLE)
-    files, warnings = finishes(lambda: EXPORTS[adapter](db, root),
-                               root / "fifo.jpg")
+    files, warnings = finishes(lambda: EXPORTS[adapter](db, root), root / "fifo.jpg")
     only_ok(files, warnings)
     for file_path in UNUSABLE:
         assert len([w for w in warnings if repr(file_path) in w]) == 1, file_path
@@ -308,8 +358,7 @@ def test_unusable_rows_are_skipped_with_a_warning(tmp_path, root, adapter):
 
 @pytest.mark.parametrize("change", ["grows", "shrinks"])
 @pytest.mark.parametrize("adapter", EXPORTS)
-def test_file_that_changes_while_copied_is_left_out(tmp_path, root, monkeypatch, adapter,
-                                                     change):
+def test_file_that_changes_while_copied_is_left_out(tmp_path, root, monkeypatch, adapter, change):
     """A file written to while it is copied: exactly the size it had when
     opened is read, then the change is seen and the file left out (from the
     ZIP's central directory too), with a warning; the export goes on."""
@@ -342,8 +391,10 @@ def test_file_name_not_utf8_is_skipped(tmp_path, root, adapter):
     (root / os.fsdecode(b"bad-\xff.jpg")).write_bytes(b"bad")
     db = media_archive(tmp_path, ["ok.jpg", "placeholder"])
     with sqlite3.connect(str(db)) as conn:  # sqlite-utils would store the bytes as a BLOB
-        conn.execute("UPDATE media SET file_path = CAST(? AS TEXT) "
-                     "WHERE file_path = 'placeholder'", [b"bad-\xff.jpg"])
+        conn.execute(
+            "UPDATE media SET file_path = CAST(? AS TEXT) WHERE file_path = 'placeholder'",
+            [b"bad-\xff.jpg"],
+        )
     conn.close()
     files, warnings = EXPORTS[adapter](db, root)
     only_ok(files, warnings)

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datasette_bsky_export import engine, fast, pieces, posts
 import gomodels
+from datasette_bsky_export import engine, fast, pieces, posts
 from helpers import CASES, case_id, expected_bytes, new_archive
 
 MB = 1_000_000
@@ -25,11 +25,24 @@ MEDIA_EMBED = '{"images":[{"fullsize":"https://cdn.example/img/%s@jpeg"}]' % HAS
 
 
 def one_post_archive(path, text="hello", embed=b"null", has_media=0):
-    new_archive(path, [{
-        "uri": "at://did:plc:a/app.bsky.feed.post/1", "cid": "bafy", "did": "did:plc:a",
-        "text": text, "created_at": TIME, "indexed_at": TIME, "archived_at": TIME,
-        "has_media": has_media, "reply_parent": "", "embed_type": "", "embed_data": embed,
-    }]).close()
+    new_archive(
+        path,
+        [
+            {
+                "uri": "at://did:plc:a/app.bsky.feed.post/1",
+                "cid": "bafy",
+                "did": "did:plc:a",
+                "text": text,
+                "created_at": TIME,
+                "indexed_at": TIME,
+                "archived_at": TIME,
+                "has_media": has_media,
+                "reply_parent": "",
+                "embed_type": "",
+                "embed_data": embed,
+            }
+        ],
+    ).close()
     return sqlite3.connect(str(path))
 
 
@@ -39,8 +52,9 @@ def traced_export(conn, fmt, page_size=1000, fast_path=True):
     digest, size = hashlib.sha256(), 0
     tracemalloc.start()
     try:
-        for chunk in engine.iter_export(conn, engine.ExportOptions(fmt, page_size=page_size),
-                                        fast_path):
+        for chunk in engine.iter_export(
+            conn, engine.ExportOptions(fmt, page_size=page_size), fast_path
+        ):
             digest.update(chunk)
             size += len(chunk)
             del chunk
@@ -106,8 +120,9 @@ def test_deep_embed_json_one_level_too_deep(tmp_path):
     assert peak < DEEP_BOUND, "peak %.1f MB" % (peak / MB)
 
 
-@pytest.mark.parametrize("levels,media", [(9998, True), (9999, True), (10000, True),
-                                          (10001, False)])
+@pytest.mark.parametrize(
+    "levels,media", [(9998, True), (9999, True), (10000, True), (10001, False)]
+)
 @pytest.mark.parametrize("fast_path", [True, False])
 def test_deep_embed_csv(tmp_path, levels, media, fast_path):
     """MediaFiles reads the embed alone: Go's Unmarshal allows 10000 levels;
@@ -115,8 +130,9 @@ def test_deep_embed_csv(tmp_path, levels, media, fast_path):
     embed = (MEDIA_EMBED + ',"deep":' + "[" * (levels - 1) + "]" * (levels - 1) + "}").encode()
     conn = one_post_archive(tmp_path / "deep.db", embed=embed, has_media=1)
     got, peak = traced_export(conn, "csv", fast_path=fast_path)
-    want = plain_export(tmp_path, "csv", has_media=1,
-                        embed=(MEDIA_EMBED + "}").encode() if media else b"null")
+    want = plain_export(
+        tmp_path, "csv", has_media=1, embed=(MEDIA_EMBED + "}").encode() if media else b"null"
+    )
     assert (",%s," % HASH).encode() in want if media else b",true,," in want
     assert got == hashed([want])
     assert peak < DEEP_BOUND, "peak %.1f MB" % (peak / MB)
@@ -145,11 +161,24 @@ def test_nothing_held_after_a_page(tmp_path, fmt):
     """After a step, the export holds nothing of a page all returned: no
     rows kept for adapters, no output."""
     path = tmp_path / "a.db"
-    new_archive(path, [{
-        "uri": "at://did:plc:a/app.bsky.feed.post/%d" % n, "cid": "bafy", "did": "did:plc:a",
-        "text": "%d" % n * 500_000, "created_at": TIME, "indexed_at": TIME,
-        "archived_at": TIME, "reply_parent": "", "embed_type": "", "embed_data": b"null",
-    } for n in range(4)]).close()
+    new_archive(
+        path,
+        [
+            {
+                "uri": "at://did:plc:a/app.bsky.feed.post/%d" % n,
+                "cid": "bafy",
+                "did": "did:plc:a",
+                "text": "%d" % n * 500_000,
+                "created_at": TIME,
+                "indexed_at": TIME,
+                "archived_at": TIME,
+                "reply_parent": "",
+                "embed_type": "",
+                "embed_data": b"null",
+            }
+            for n in range(4)
+        ],
+    ).close()
     conn = sqlite3.connect(str(path))
     export = engine.Export(engine.ExportOptions(fmt, page_size=1))
     tracemalloc.start()
@@ -186,8 +215,9 @@ def test_goldens_in_small_pieces(connect, monkeypatch):
     monkeypatch.setattr(fast, "VALUE_LIMIT", 5)
     monkeypatch.setattr(engine, "CHUNK_SIZE", 16)
     for case in CASES:
-        options = engine.ExportOptions(case["format"], case["did"], case["start_date"],
-                                       case["end_date"], page_size=7)
+        options = engine.ExportOptions(
+            case["format"], case["did"], case["start_date"], case["end_date"], page_size=7
+        )
         export = engine.iter_export(connect(case["db"]), options)
         if "expect_error" in case:
             with pytest.raises(posts.RowError) as raised:
@@ -197,8 +227,14 @@ def test_goldens_in_small_pieces(connect, monkeypatch):
             assert b"".join(export) == expected_bytes(case), case_id(case)
 
 
-@given(st.lists(st.one_of(st.characters().map(lambda c: c.encode("utf-8", "surrogatepass")),
-                          st.binary(max_size=3))).map(b"".join), st.integers(4, 9))
+@given(
+    st.lists(
+        st.one_of(
+            st.characters().map(lambda c: c.encode("utf-8", "surrogatepass")), st.binary(max_size=3)
+        )
+    ).map(b"".join),
+    st.integers(4, 9),
+)
 def test_utf8_pieces_decode_as_the_whole(data, size):
     """Cut anywhere near a multi-byte character or in invalid UTF-8, the
     pieces of big bytes decode as the whole does."""
@@ -209,24 +245,39 @@ def test_utf8_pieces_decode_as_the_whole(data, size):
 
 
 _URL = st.sampled_from(['"a/b@c"', '"x/y"', '"d/e"', '"/"', '"h"', '"\\ud800/z"', "2"])
-_ANY = st.recursive(_URL | st.sampled_from(["true", "1e400"]), lambda inner: st.one_of(
-    st.lists(inner, max_size=2).map(lambda items: "[" + ",".join(items) + "]"),
-    st.lists(st.tuples(st.sampled_from(["x", "fullsize"]), inner), max_size=2).map(
-        lambda members: "{" + ",".join('"%s":%s' % m for m in members) + "}")), max_leaves=4)
+_ANY = st.recursive(
+    _URL | st.sampled_from(["true", "1e400"]),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=2).map(lambda items: "[" + ",".join(items) + "]"),
+        st.lists(st.tuples(st.sampled_from(["x", "fullsize"]), inner), max_size=2).map(
+            lambda members: "{" + ",".join('"%s":%s' % m for m in members) + "}"
+        ),
+    ),
+    max_leaves=4,
+)
 
 
 def _object(*members):
     """JSON objects of the (name, value) members, some repeated, and junk."""
-    member = st.one_of(*[st.tuples(st.just(name), value) for name, value in members],
-                       st.tuples(st.just("x"), _ANY))
+    member = st.one_of(
+        *[st.tuples(st.just(name), value) for name, value in members], st.tuples(st.just("x"), _ANY)
+    )
     return st.lists(member, max_size=4).map(
-        lambda items: "{" + ",".join('"%s":%s' % m for m in items) + "}")
+        lambda items: "{" + ",".join('"%s":%s' % m for m in items) + "}"
+    )
 
 
-_IMAGES = st.lists(_object(("fullsize", _URL), ("fullsiz\\u0065", _URL)), max_size=3).map(
-    lambda items: "[" + ",".join(items) + "]") | _ANY
-_EMBED = _object(("images", _IMAGES), ("media", _object(("images", _IMAGES)) | _ANY),
-                 ("external", _object(("thumb", _URL)) | _ANY))
+_IMAGES = (
+    st.lists(_object(("fullsize", _URL), ("fullsiz\\u0065", _URL)), max_size=3).map(
+        lambda items: "[" + ",".join(items) + "]"
+    )
+    | _ANY
+)
+_EMBED = _object(
+    ("images", _IMAGES),
+    ("media", _object(("images", _IMAGES)) | _ANY),
+    ("external", _object(("thumb", _URL)) | _ANY),
+)
 
 
 @settings(max_examples=300)
@@ -249,8 +300,9 @@ def csv_exact_exports(tmp_path, threads=4):
     def export(n):
         with sqlite3.connect(str(tmp_path / "a.db")) as conn:
             for _ in range(5):
-                outputs[n] = b"".join(engine.iter_export(conn, engine.ExportOptions("csv"),
-                                                         fast_path=False))
+                outputs[n] = b"".join(
+                    engine.iter_export(conn, engine.ExportOptions("csv"), fast_path=False)
+                )
 
     workers = [threading.Thread(target=export, args=(n,)) for n in range(threads)]
     for worker in workers:

@@ -20,8 +20,12 @@ print(manifest.VERSION)
 
 
 def test_importable_without_installed_metadata():
-    result = subprocess.run([sys.executable, "-c", WITHOUT_METADATA, str(ROOT)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_METADATA, str(ROOT)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "datasette-bsky-export 0.1.0"
 

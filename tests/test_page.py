@@ -9,14 +9,16 @@ import sqlite3
 import pytest
 from datasette import hookspecs
 
-from helpers import FIXTURES
 from dsclient import cookies, make_datasette, plugin
+from helpers import FIXTURES
 
 DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"
 DID2 = "did:plc:u4mos7af5r2fquosbegzgsye"
 LINK = '<a href="/realistic/-/bsky-export">Export these posts as the bskyarchive app did</a>'
-EMPTY = ("No posts found in your archive matching the selected criteria. Try adjusting your "
-         "date range or archive some posts first.")
+EMPTY = (
+    "No posts found in your archive matching the selected criteria. Try adjusting your "
+    "date range or archive some posts first."
+)
 
 
 def way_in(html):
@@ -24,8 +26,10 @@ def way_in(html):
     in a script that puts it after the header on 0.65."""
     if hasattr(hookspecs, "top_table"):
         return LINK in html
-    return ("insertAdjacentHTML('afterend', " in html
-            and LINK.replace("</", "<\\/").replace('"', '\\"') in html)
+    return (
+        "insertAdjacentHTML('afterend', " in html
+        and LINK.replace("</", "<\\/").replace('"', '\\"') in html
+    )
 
 
 @pytest.mark.asyncio
@@ -56,8 +60,9 @@ async def test_sign_in_hint_with_restrict_to_actor(archive):
 @pytest.mark.asyncio
 async def test_zero_posts_says_what_the_legacy_said(archive):
     ds = make_datasette([archive("realistic.db")], plugin(restrict_to_actor=True))
-    page = await ds.client.get("/realistic/-/bsky-export",
-                               cookies=cookies(ds, {"id": "did:plc:nopostsatall"}))
+    page = await ds.client.get(
+        "/realistic/-/bsky-export", cookies=cookies(ds, {"id": "did:plc:nopostsatall"})
+    )
     assert EMPTY in page.text
     own = await ds.client.get("/realistic/-/bsky-export", cookies=cookies(ds, {"id": DID0}))
     assert EMPTY not in own.text
@@ -67,9 +72,11 @@ def media_rows(did):
     conn = sqlite3.connect(str(FIXTURES / "realistic.db"))
     rows = conn.execute(
         "SELECT DISTINCT m.file_path FROM media m JOIN posts p ON p.uri = m.post_uri "
-        "WHERE p.did = ? AND p.has_media = 1", [did]).fetchall()
+        "WHERE p.did = ? AND p.has_media = 1",
+        [did],
+    ).fetchall()
     conn.close()
-    return [path for path, in rows]
+    return [path for (path,) in rows]
 
 
 @pytest.mark.asyncio
@@ -89,16 +96,23 @@ async def test_media_count_before_a_zip_with_media(archive, tmp_path):
     missing = len([i for i in range(len(paths)) if i % 5 == 1 or i == 2])
     ds = make_datasette([archive("realistic.db")], plugin(media_root=str(root)))
     response = await asyncio.wait_for(
-        ds.client.get("/realistic/-/bsky-export/media.json?did=" + DID2), 30)
+        ds.client.get("/realistic/-/bsky-export/media.json?did=" + DID2), 30
+    )
     assert response.status_code == 200
     found = len(paths) - missing
     assert response.json() == {
-        "found": found, "total": len(paths),
-        "message": "%d of %d media files found; %d missing" % (found, len(paths), missing)}
-    window = await ds.client.get("/realistic/-/bsky-export/media.json?did=%s&start_date=2099-01-01"
-                                 % DID2)
-    assert window.json() == {"found": 0, "total": 0,
-                             "message": "The selected posts have no media files."}
+        "found": found,
+        "total": len(paths),
+        "message": "%d of %d media files found; %d missing" % (found, len(paths), missing),
+    }
+    window = await ds.client.get(
+        "/realistic/-/bsky-export/media.json?did=%s&start_date=2099-01-01" % DID2
+    )
+    assert window.json() == {
+        "found": 0,
+        "total": 0,
+        "message": "The selected posts have no media files.",
+    }
 
 
 @pytest.mark.asyncio
@@ -106,12 +120,15 @@ async def test_media_count_follows_permissions_and_scoping(archive, tmp_path):
     config = plugin(restrict_to_actor=True, media_root=str(tmp_path))
     config["databases"] = {"realistic": {"tables": {"media": {"allow": {"id": DID0}}}}}
     ds = make_datasette([archive("realistic.db")], config)
-    other = await ds.client.get("/realistic/-/bsky-export/media.json?did=" + DID0,
-                                cookies=cookies(ds, {"id": DID2}))
+    other = await ds.client.get(
+        "/realistic/-/bsky-export/media.json?did=" + DID0, cookies=cookies(ds, {"id": DID2})
+    )
     assert other.status_code == 403
-    mine = await ds.client.get("/realistic/-/bsky-export/media.json",
-                               cookies=cookies(ds, {"id": DID0}))
+    mine = await ds.client.get(
+        "/realistic/-/bsky-export/media.json", cookies=cookies(ds, {"id": DID0})
+    )
     assert mine.status_code == 200 and mine.json()["total"] == len(media_rows(DID0))
-    no_media = await ds.client.get("/realistic/-/bsky-export/media.json",
-                                   cookies=cookies(ds, {"id": DID2}))
+    no_media = await ds.client.get(
+        "/realistic/-/bsky-export/media.json", cookies=cookies(ds, {"id": DID2})
+    )
     assert no_media.status_code == 403

@@ -10,11 +10,23 @@ from datasette_bsky_export import engine
 from datasette_bsky_export.pager import KeysetPager
 from helpers import new_archive
 
+
 def post(uri, created, **columns):
     """A post of did:plc:a as the legacy stored it, created at ``created``."""
-    return dict(uri=uri, cid="cid", did="did:plc:a", text="hi", created_at=created,
-                indexed_at=created, reply_parent="", embed_type="", embed_data=b"null",
-                labels=b"null", archived_at=created, **columns)
+    return dict(
+        uri=uri,
+        cid="cid",
+        did="did:plc:a",
+        text="hi",
+        created_at=created,
+        indexed_at=created,
+        reply_parent="",
+        embed_type="",
+        embed_data=b"null",
+        labels=b"null",
+        archived_at=created,
+        **columns,
+    )
 
 
 def make_archive(path, created_ats):
@@ -61,8 +73,10 @@ def export_with_change(conn, page_size, change):
         chunks.append(chunk)
 
 
-@pytest.mark.parametrize("change", ["insert newer", "insert older", "delete ahead",
-                                    "delete last of page", "delete exported"])
+@pytest.mark.parametrize(
+    "change",
+    ["insert newer", "insert older", "delete ahead", "delete last of page", "delete exported"],
+)
 def test_archive_modified_between_pages(tmp_path, change):
     created = [day(1 + n % 9) for n in range(40)]  # many ties
     conn = make_archive(tmp_path / "a.db", created)
@@ -77,8 +91,11 @@ def test_archive_modified_between_pages(tmp_path, change):
             insert(conn, "at://did:plc:a/app.bsky.feed.post/old", "2023-01-01 00:00:00 +0000 UTC")
             touched.add("at://did:plc:a/app.bsky.feed.post/old")
         else:
-            victim = {"delete ahead": before[-3], "delete last of page": first_page[-1],
-                      "delete exported": first_page[0]}[change]
+            victim = {
+                "delete ahead": before[-3],
+                "delete last of page": first_page[-1],
+                "delete exported": first_page[0],
+            }[change]
             conn.execute("DELETE FROM posts WHERE uri = ?", (victim,))
             touched.add(victim)
 
@@ -109,8 +126,9 @@ def test_page_queries_stay_on_the_created_at_index(connect, did, window, after):
     sorts = [step for step in plan if "TEMP B-TREE" in step]
     assert sorts == ["USE TEMP B-TREE FOR RIGHT PART OF ORDER BY"], plan
     if after or window[0]:
-        assert any(step.startswith("SEARCH posts USING INDEX idx_posts_created_at")
-                   for step in plan), plan
+        assert any(
+            step.startswith("SEARCH posts USING INDEX idx_posts_created_at") for step in plan
+        ), plan
 
 
 def test_plain_did_filter_would_sort_everything(connect):
@@ -120,8 +138,9 @@ def test_plain_did_filter_would_sort_everything(connect):
     conn = connect("realistic.db")
     pager = KeysetPager("did:plc:454ml6lg4tjfcz4kaedcmpb5")
     sql, params = pager.page_sql()
-    plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql.replace("+did", "did"),
-                                               params))
+    plan = " ".join(
+        r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql.replace("+did", "did"), params)
+    )
     assert "idx_posts_did" in plan and "TEMP B-TREE FOR ORDER BY" in plan
 
 

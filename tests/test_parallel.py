@@ -17,10 +17,13 @@ from datasette_bsky_export.pager import range_keys
 from helpers import CASES, FIXTURES, case_id, expected_bytes, new_archive
 
 DATASETTE = [sys.executable, "-m", "datasette", "bsky-export"]
+
+
 @pytest.fixture
 def small_ranges(monkeypatch):
     def set_size(size):
         monkeypatch.setenv(parallel.RANGE_POSTS_VARIABLE, str(size))
+
     set_size(7)
     return set_size
 
@@ -56,8 +59,9 @@ def test_every_case_in_small_ranges(archive, tmp_path, small_ranges, case, jobs)
         assert outcome.bytes == len(got)
 
 
-def test_ranges_are_real_and_small_archives_take_one_process(archive, tmp_path, small_ranges,
-                                                             monkeypatch):
+def test_ranges_are_real_and_small_archives_take_one_process(
+    archive, tmp_path, small_ranges, monkeypatch
+):
     path = archive("realistic.db")
     conn = sqlite3.connect(str(path))
     keys = list(range_keys(conn, 7))
@@ -80,10 +84,19 @@ def tie_archive(path, groups):
         created = "2024-01-%02d 10:00:00 +0000 UTC" % (day + 1)
         for _ in range(size):
             # uris out of rowid order, so ties are ordered by uri, not by insertion
-            posts.append({"uri": "at://did:plc:a/app.bsky.feed.post/%04d" % ((n * 37) % 1000),
-                          "cid": "cid", "did": "did:plc:a", "text": "hi", "created_at": created,
-                          "indexed_at": created, "archived_at": created, "reply_parent": "",
-                          "embed_type": ""})
+            posts.append(
+                {
+                    "uri": "at://did:plc:a/app.bsky.feed.post/%04d" % ((n * 37) % 1000),
+                    "cid": "cid",
+                    "did": "did:plc:a",
+                    "text": "hi",
+                    "created_at": created,
+                    "indexed_at": created,
+                    "archived_at": created,
+                    "reply_parent": "",
+                    "embed_type": "",
+                }
+            )
             n += 1
     return new_archive(path, posts).conn
 
@@ -92,8 +105,7 @@ def tie_archive(path, groups):
 def test_ranges_cut_ties_and_cover_every_post_once(tmp_path, every):
     conn = tie_archive(tmp_path / "ties.db", [7, 1, 12, 2, 9, 1, 1, 30])
     keys = list(range_keys(conn, every))
-    legacy = [r[0] for r in conn.execute(
-        "SELECT uri FROM posts ORDER BY created_at DESC, uri ASC")]
+    legacy = [r[0] for r in conn.execute("SELECT uri FROM posts ORDER BY created_at DESC, uri ASC")]
     bounds = [None, *keys, None]
     options = engine.ExportOptions("json", page_size=2)
     seen = []
@@ -134,8 +146,9 @@ def with_bad_rows(path, positions):
 
 @pytest.mark.parametrize("positions", [[1400], [700, 701], [300, 1499], [20, 27, 900]])
 @pytest.mark.parametrize("jobs", [2, 3])
-def test_the_first_rejected_row_in_legacy_order_fails_the_export(archive, tmp_path, small_ranges,
-                                                                  positions, jobs):
+def test_the_first_rejected_row_in_legacy_order_fails_the_export(
+    archive, tmp_path, small_ranges, positions, jobs
+):
     """A later range with a bad row may be met first by another worker; the
     error is still the first bad row in the legacy order."""
     small_ranges(25)
@@ -166,12 +179,16 @@ def test_check_in_parallel_lists_what_one_process_lists(archive, small_ranges, j
 def test_cli_directory_and_stdout_with_jobs(archive, tmp_path, small_ranges, fmt):
     path = str(archive("realistic.db"))
     golden = (FIXTURES / "expected" / ("realistic-all." + fmt)).read_bytes()
-    piped = subprocess.run(DATASETTE + [path, "--format", fmt, "--stdout", "--jobs", "2"],
-                           capture_output=True)
+    piped = subprocess.run(
+        DATASETTE + [path, "--format", fmt, "--stdout", "--jobs", "2"], capture_output=True
+    )
     assert piped.returncode == 0 and piped.stdout == golden
     out = tmp_path / "out"
-    done = subprocess.run(DATASETTE + [path, "--format", fmt, "--output", str(out), "--jobs", "3",
-                                       "--batch-size", "3"], capture_output=True)
+    done = subprocess.run(
+        DATASETTE
+        + [path, "--format", fmt, "--output", str(out), "--jobs", "3", "--batch-size", "3"],
+        capture_output=True,
+    )
     assert done.returncode == 0, done.stderr
     (stamp,) = os.listdir(out / "all")
     assert (out / "all" / stamp / ("posts." + fmt)).read_bytes() == golden
@@ -224,8 +241,11 @@ def gone(pid, timeout=10):
 def start_export(path, output, extra=(), **kwargs):
     env = dict(os.environ, **{parallel.RANGE_POSTS_VARIABLE: "5"})
     args = ["--stdout"] if output is None else ["--output", str(output)]
-    return subprocess.Popen(DATASETTE + [str(path), "--jobs", "2", "--batch-size", "1", *args,
-                                         *extra], env=env, **kwargs)
+    return subprocess.Popen(
+        DATASETTE + [str(path), "--jobs", "2", "--batch-size", "1", *args, *extra],
+        env=env,
+        **kwargs,
+    )
 
 
 def stopped_workers(proc):
@@ -264,8 +284,9 @@ def test_worker_killed_on_stdout_never_ends_cleanly(archive, tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_parent_ends_its_workers(archive, tmp_path, sig):
     output = tmp_path / "out"
-    proc = start_export(archive("realistic.db"), output, stderr=subprocess.PIPE, text=True,
-                        start_new_session=True)
+    proc = start_export(
+        archive("realistic.db"), output, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     workers = stopped_workers(proc)
     os.killpg(proc.pid, sig)  # as the terminal's Ctrl-C: the parent's process group
     _, err = proc.communicate(timeout=60)
@@ -297,10 +318,13 @@ def test_range_queries_stay_on_the_created_at_index(connect, window):
     conn.set_trace_callback(None)
     pager = options.pager(keys[2], keys[3])
     pager.last = keys[2]
-    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + pager.page_sql()[0],
-                                           pager.page_sql()[1])]
-    assert plan[0] == ("SEARCH posts USING INDEX idx_posts_created_at "
-                       "(created_at>? AND created_at<?)")
+    plan = [
+        row[3]
+        for row in conn.execute("EXPLAIN QUERY PLAN " + pager.page_sql()[0], pager.page_sql()[1])
+    ]
+    assert plan[0] == (
+        "SEARCH posts USING INDEX idx_posts_created_at (created_at>? AND created_at<?)"
+    )
     counting = [s for s in statements if s.startswith(("SELECT created_at FROM", "SELECT count"))]
     assert len(counting) > len(keys)
     for statement in counting:

@@ -7,9 +7,10 @@ import shutil
 import sqlite3
 
 import pytest
+
+from datasette_bsky_export import engine, progress, views
 from dsclient import Client, cookies, make_datasette
 from helpers import FIXTURES
-from datasette_bsky_export import engine, progress, views
 
 DID1 = "did:plc:bannd6yz2emrvftva2hipgad"  # 107 posts in realistic.db
 ID = "page-made-id_0123456789"
@@ -32,8 +33,10 @@ def progress_url(entry_id, suffix=".json"):
 
 
 async def download(ds, entry_id, actor=None, did=DID1):
-    return await ds.client.get("/realistic/-/bsky-export/posts.json?did=%s&progress=%s"
-                               % (did, entry_id), cookies=as_actor(ds, actor))
+    return await ds.client.get(
+        "/realistic/-/bsky-export/posts.json?did=%s&progress=%s" % (did, entry_id),
+        cookies=as_actor(ds, actor),
+    )
 
 
 # --------------------------------------------------------------------------
@@ -48,27 +51,35 @@ async def test_finished_download_reports_done(ds):
     answer = await ds.client.get(progress_url(ID))
     assert answer.status_code == 200
     assert answer.headers["cache-control"] == "no-store"
-    assert answer.json() == {"id": ID, "state": "done", "posts": 107, "total": 107,
-                             "bytes": len(GOLDEN.read_bytes()), "error": None}
+    assert answer.json() == {
+        "id": ID,
+        "state": "done",
+        "posts": 107,
+        "total": 107,
+        "bytes": len(GOLDEN.read_bytes()),
+        "error": None,
+    }
 
 
 @pytest.mark.asyncio
 async def test_total_is_the_export_count(ds):
-    response = await ds.client.get("/realistic/-/bsky-export/export.zip?format=csv&progress="
-                                   + ID)
+    response = await ds.client.get("/realistic/-/bsky-export/export.zip?format=csv&progress=" + ID)
     answer = (await ds.client.get(progress_url(ID))).json()
     assert (answer["state"], answer["posts"], answer["total"]) == ("done", 1500, 1500)
     assert answer["bytes"] == len(response.content)
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("bad", ["short", "x" * 65, "has space in it!!", "semi;colon_0123456789",
-                                 "ünïcödé_0123456789", ""])
+@pytest.mark.parametrize(
+    "bad",
+    ["short", "x" * 65, "has space in it!!", "semi;colon_0123456789", "ünïcödé_0123456789", ""],
+)
 async def test_bad_progress_id_is_a_400(ds, bad):
     response = await ds.client.get("/realistic/-/bsky-export/posts.json?progress=" + bad)
     assert response.status_code == 400
-    assert response.json()["error"] == ("progress must be 16 to 64 characters of A-Z, a-z, "
-                                        "0-9, _ and -")
+    assert response.json()["error"] == (
+        "progress must be 16 to 64 characters of A-Z, a-z, 0-9, _ and -"
+    )
     assert len(progress.registry(ds)) == 0
 
 
@@ -77,8 +88,11 @@ async def test_unknown_id_is_a_404(ds):
     for path in (progress_url(ID), "/nope/-/bsky-export/progress/%s.json" % ID):
         response = await ds.client.get(path)
         assert response.status_code == 404
-        assert response.json() == {"ok": False, "error": "No such export in progress",
-                                   "status": 404}
+        assert response.json() == {
+            "ok": False,
+            "error": "No such export in progress",
+            "status": 404,
+        }
 
 
 @pytest.mark.asyncio
@@ -122,8 +136,12 @@ async def post(ds, path, actor, token=True, headers=None):
     csrftoken, page_cookies = await page_token(ds, actor)
     sent = {"sec-fetch-site": "same-origin", "origin": "http://localhost"}
     sent.update(headers or {})
-    return await ds.client.post(path, cookies=page_cookies, headers=sent,
-                                data={"csrftoken": csrftoken if token else "forged"})
+    return await ds.client.post(
+        path,
+        cookies=page_cookies,
+        headers=sent,
+        data={"csrftoken": csrftoken if token else "forged"},
+    )
 
 
 @pytest.mark.asyncio
@@ -131,8 +149,13 @@ async def test_cancel_is_csrf_protected(ds):
     await download(ds, ID, actor="alice")
     entry = progress.registry(ds).get("realistic", ID, {"id": "alice"})
     entry.state, entry.ended_at = "running", None
-    forged = await post(ds, progress_url(ID, "/cancel"), "alice", token=False,
-                        headers={"sec-fetch-site": "cross-site", "origin": "http://evil.test"})
+    forged = await post(
+        ds,
+        progress_url(ID, "/cancel"),
+        "alice",
+        token=False,
+        headers={"sec-fetch-site": "cross-site", "origin": "http://evil.test"},
+    )
     assert forged.status_code == 403
     assert not entry.cancel_requested
     response = await post(ds, progress_url(ID, "/cancel"), "alice")
@@ -208,8 +231,9 @@ async def test_cancel_stops_before_the_next_page(ds, monkeypatch):
     monkeypatch.setattr(views, "PAGE_SIZE", 100)
     steps = []
     original = engine.Export.step
-    monkeypatch.setattr(engine.Export, "step", lambda self, conn: steps.append(1) or original(
-        self, conn))
+    monkeypatch.setattr(
+        engine.Export, "step", lambda self, conn: steps.append(1) or original(self, conn)
+    )
     at_cancel = []
 
     def cancel_after_three_messages(stream):
@@ -228,8 +252,9 @@ async def test_cancel_stops_before_the_next_page(ds, monkeypatch):
 
 def corrupt(path, index, column="text"):
     conn = sqlite3.connect(str(path))
-    uri = conn.execute("SELECT uri FROM posts ORDER BY created_at DESC, uri ASC "
-                       "LIMIT 1 OFFSET ?", [index]).fetchone()[0]
+    uri = conn.execute(
+        "SELECT uri FROM posts ORDER BY created_at DESC, uri ASC LIMIT 1 OFFSET ?", [index]
+    ).fetchone()[0]
     conn.execute("UPDATE posts SET %s = NULL WHERE uri = ?" % column, [uri])
     conn.commit()
     conn.close()

@@ -22,7 +22,8 @@ def test_csv_record_round_trip(fields_bytes):
     line = gocsv.record(fields)
     # byte for byte Go's quoting decisions
     assert line.encode("utf-8", "surrogateescape") == (
-        b",".join(go_csv_field(f) for f in fields_bytes) + b"\n")
+        b",".join(go_csv_field(f) for f in fields_bytes) + b"\n"
+    )
     for f, fb in zip(fields, fields_bytes):
         assert gocsv.needs_quotes(f) == go_field_needs_quotes(fb), f
     # and a CSV reader gets the fields back
@@ -31,8 +32,19 @@ def test_csv_record_round_trip(fields_bytes):
 
 
 @profile(0.5)
-@given(legal_rows, st.sampled_from([B(b"NaN"), B(b"+Inf"), B(b"{"), T(b"\xff"),
-                                    R(float("inf")), B(b"[" * 10001 + b"]" * 10001)]))
+@given(
+    legal_rows,
+    st.sampled_from(
+        [
+            B(b"NaN"),
+            B(b"+Inf"),
+            B(b"{"),
+            T(b"\xff"),
+            R(float("inf")),
+            B(b"[" * 10001 + b"]" * 10001),
+        ]
+    ),
+)
 def test_csv_accepts_any_embed_data(legal, embed):
     """CSV does not need embed_data to be JSON: anything stored there is
     fine, MediaFiles is then empty."""

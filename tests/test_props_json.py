@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from datasette_bsky_export import gojson, posts
 from gomodels import go_decode, go_format_float, go_indent, go_json_string, strip_ws
-from rows import B, I, NULL, T, materialize
+from rows import NULL, B, I, T, materialize
 from strategies import ANY_FLOAT, hostile_bytes, invalid_json, json_text, profile
 
 
@@ -25,7 +25,7 @@ from strategies import ANY_FLOAT, hostile_bytes, invalid_json, json_text, profil
 @example(b"\xe2\x82A\xf0\x9f\x98B")
 @example(b"\xed\xa0\x80\xed\xb0\x80")  # CESU-8 surrogate pair: six bytes, six U+FFFD
 @example(b"\xc0\xaf\xe0\x80\xaf\xf4\x90\x80\x80\xf8\x88\x80\x80\x80")
-@example(b"<>&\xe2\x80\xa8\xe2\x80\xa9\x7f\x00\x1f\x08\x0c\\\"")
+@example(b'<>&\xe2\x80\xa8\xe2\x80\xa9\x7f\x00\x1f\x08\x0c\\"')
 @example(b"\xef\xbf\xbd\xef\xbb\xbf\xc2\x85")
 def test_json_string_is_go_encoding(raw):
     text = raw.decode("utf-8", "surrogateescape")
@@ -44,8 +44,9 @@ def test_json_string_is_go_encoding(raw):
 
 def _loads_tokens(text):
     """json.loads keeping every token's spelling, key order and duplicates."""
-    return json.loads(text, object_pairs_hook=list, parse_float=str, parse_int=str,
-                      parse_constant=str)
+    return json.loads(
+        text, object_pairs_hook=list, parse_float=str, parse_int=str, parse_constant=str
+    )
 
 
 @profile(2)
@@ -89,8 +90,12 @@ def test_reindent_depth_limit():
     out = gojson.reindent(mixed, 2)
     assert out.replace("\n", "").replace(" ", "") == mixed
     del out
-    for text in ("[" * 10001 + "]" * 10001, '{"a":' * 10001 + "1" + "}" * 10001,
-                 "[" * 10001, '{"a":[' * 5000 + "[1]" + "]}" * 5000):
+    for text in (
+        "[" * 10001 + "]" * 10001,
+        '{"a":' * 10001 + "1" + "}" * 10001,
+        "[" * 10001,
+        '{"a":[' * 5000 + "[1]" + "]}" * 5000,
+    ):
         with pytest.raises(gojson.InvalidJSON):
             gojson.reindent(text, 0)
 
@@ -114,10 +119,25 @@ def test_raw_json_nested_10000_deep_inside_the_post():
     re-scanned by Indent, where the embed sits one level deeper (inside the
     post object), so 10000 levels of embed exceed Go's limit and the export
     fails. posts.exact_json must reject the row, naming embed_data."""
-    base = [T(b"at://did:plc:x/app.bsky.feed.post/1"), T(b"c"), T(b"did:plc:x"), T(b"t"),
-            T(b"2024-01-15 10:30:00 +0000 UTC"), T(b"2024-01-15 10:30:00 +0000 UTC"),
-            I(0), I(0), I(0), I(0), I(0), I(0), T(b""), T(b""), NULL, NULL,
-            T(b"2024-01-15 10:30:00 +0000 UTC")]
+    base = [
+        T(b"at://did:plc:x/app.bsky.feed.post/1"),
+        T(b"c"),
+        T(b"did:plc:x"),
+        T(b"t"),
+        T(b"2024-01-15 10:30:00 +0000 UTC"),
+        T(b"2024-01-15 10:30:00 +0000 UTC"),
+        I(0),
+        I(0),
+        I(0),
+        I(0),
+        I(0),
+        I(0),
+        T(b""),
+        T(b""),
+        NULL,
+        NULL,
+        T(b"2024-01-15 10:30:00 +0000 UTC"),
+    ]
     base[14] = B(b"[" * 10000 + b"]" * 10000)
     row = materialize([tuple(base)], "json")[0]
     with pytest.raises(posts.RowError) as info:

@@ -17,8 +17,19 @@ from hypothesis import strategies as st
 
 from datasette_bsky_export import fast, posts
 from gomodels import expected_csv, expected_json
-from rows import (B, FIXTURE_ROWS, I, NULL, R, T, abstract_rows, legal_rows, materialize,
-                  pages, valid_utf8)
+from rows import (
+    FIXTURE_ROWS,
+    NULL,
+    B,
+    I,
+    R,
+    T,
+    abstract_rows,
+    legal_rows,
+    materialize,
+    pages,
+    valid_utf8,
+)
 from strategies import profile
 
 
@@ -100,9 +111,14 @@ def _fast_equals_exact(fmt, page, force_bytes=False):
         quick, handed_over = _fast_outcome(function, name, rows)
         assert quick == exact
     if exact[0] == "ok":
-        event("%s: %s of %s rows on the fast path" % (
-            fmt, "all" if not handed_over else "none" if handed_over == len(rows)
-            else "some", "1" if len(rows) == 1 else "2+"))
+        event(
+            "%s: %s of %s rows on the fast path"
+            % (
+                fmt,
+                "all" if not handed_over else "none" if handed_over == len(rows) else "some",
+                "1" if len(rows) == 1 else "2+",
+            )
+        )
         (_check_json_output if fmt == "json" else _check_csv_output)(exact[1], rows)
     # JSON: one row with invalid UTF-8 makes the whole page bytearray (all
     # exact); the same page without such rows comes as str
@@ -112,9 +128,13 @@ def _fast_equals_exact(fmt, page, force_bytes=False):
         exact = outcome(function, rows, False)
         quick, handed_over = _fast_outcome(function, name, rows)
         assert quick == exact
-        event("json utf-8 subpage: %s of %d rows on the fast path" % (
-            "all" if not handed_over else "none" if handed_over == len(rows) else "some",
-            len(rows)))
+        event(
+            "json utf-8 subpage: %s of %d rows on the fast path"
+            % (
+                "all" if not handed_over else "none" if handed_over == len(rows) else "some",
+                len(rows),
+            )
+        )
 
 
 @profile(2)
@@ -130,8 +150,11 @@ def test_fast_equals_exact_csv(page):
 
 
 @profile(1)
-@given(st.lists(abstract_rows("realistic"), min_size=1, max_size=6),
-       st.lists(abstract_rows("random"), min_size=1, max_size=3), st.randoms())
+@given(
+    st.lists(abstract_rows("realistic"), min_size=1, max_size=6),
+    st.lists(abstract_rows("random"), min_size=1, max_size=3),
+    st.randoms(),
+)
 def test_fast_equals_exact_mixed_pages(good, odd, rnd):
     """Pages where fast rows and exact-path rows interleave; each row also
     alone, where a rejected row must be rejected the same way."""
@@ -145,50 +168,107 @@ def test_fast_equals_exact_mixed_pages(good, odd, rnd):
 
 UTC_TIME = b"2024-01-15 10:30:00.12 +0000 UTC m=+0.000253859"
 BASE_ROW = (
-    T(b"at://did:plc:abc/app.bsky.feed.post/3k"), T(b"bafyreiabc"), T(b"did:plc:abc"),
-    T(b"hello"), T(UTC_TIME), T(UTC_TIME), I(1), I(5), I(0), I(0), I(0), I(0), T(b""),
+    T(b"at://did:plc:abc/app.bsky.feed.post/3k"),
+    T(b"bafyreiabc"),
+    T(b"did:plc:abc"),
+    T(b"hello"),
+    T(UTC_TIME),
+    T(UTC_TIME),
+    I(1),
+    I(5),
+    I(0),
+    I(0),
+    I(0),
+    I(0),
+    T(b""),
     T(b"images"),
-    B(b'{"$type":"app.bsky.embed.images#view","images":[{"alt":"\\u003c","fullsize":'
-      b'"https://cdn.bsky.app/img/feed_fullsize/plain/did:plc:abc/bafkreih@jpeg"}]}'),
-    B(b"null"), T(UTC_TIME),
+    B(
+        b'{"$type":"app.bsky.embed.images#view","images":[{"alt":"\\u003c","fullsize":'
+        b'"https://cdn.bsky.app/img/feed_fullsize/plain/did:plc:abc/bafkreih@jpeg"}]}'
+    ),
+    B(b"null"),
+    T(UTC_TIME),
 )
 TRICKY_VALUES = [  # (column, value): each breaks one assumption of the fast path
-    ("embed_data", B(b'{"a":"\\u003c"}')), ("embed_data", B(b'{"a":"<"}')),
-    ("embed_data", B(b'{"a":"\\u003C"}')), ("embed_data", B(b'{"a":"\\\\u003c"}')),
+    ("embed_data", B(b'{"a":"\\u003c"}')),
+    ("embed_data", B(b'{"a":"<"}')),
+    ("embed_data", B(b'{"a":"\\u003C"}')),
+    ("embed_data", B(b'{"a":"\\\\u003c"}')),
     ("embed_data", B(b'{"a":"\\\\u003c","b":"\\u003e&"}')),
-    ("embed_data", B(b'{"a":"\\u2028"}')), ("embed_data", B(b'{"a":"\xe2\x80\xa8"}')),
+    ("embed_data", B(b'{"a":"\\u2028"}')),
+    ("embed_data", B(b'{"a":"\xe2\x80\xa8"}')),
     ("embed_data", B(b'{"a":"\\u2028\xe2\x80\xa9"}')),
     ("embed_data", B(b'{"a":"\\u003c\xe2\x80\xa8"}')),
-    ("embed_data", B(b'{"a":1.0}')), ("embed_data", B(b'{"a":1e5}')),
-    ("embed_data", B(b'{"a":-0}')), ("embed_data", B(b'{"a":1.5e-7}')),
-    ("embed_data", B(b'{"a":1,"a":2}')), ("embed_data", B(b'{"a":"\\u00e9"}')),
-    ("embed_data", B(b'{"a":"\\ud83d\\ude00"}')), ("embed_data", B(b'{"a":"\\ud800"}')),
-    ("embed_data", B(b'{"a":"\xff"}')), ("embed_data", B(b'{"a":18446744073709551616}')),
-    ("embed_data", B(b'{"a":-9223372036854775809}')), ("embed_data", B(b"1e400")),
+    ("embed_data", B(b'{"a":1.0}')),
+    ("embed_data", B(b'{"a":1e5}')),
+    ("embed_data", B(b'{"a":-0}')),
+    ("embed_data", B(b'{"a":1.5e-7}')),
+    ("embed_data", B(b'{"a":1,"a":2}')),
+    ("embed_data", B(b'{"a":"\\u00e9"}')),
+    ("embed_data", B(b'{"a":"\\ud83d\\ude00"}')),
+    ("embed_data", B(b'{"a":"\\ud800"}')),
+    ("embed_data", B(b'{"a":"\xff"}')),
+    ("embed_data", B(b'{"a":18446744073709551616}')),
+    ("embed_data", B(b'{"a":-9223372036854775809}')),
+    ("embed_data", B(b"1e400")),
     ("embed_data", B(b'{"images":[{"fullsize":"https://x/y/h@jpeg"}],"n":1e400}')),
     ("embed_data", B(b'{"images":[{"fullsize":"https://x/y/h\\ud800@jpeg"}]}')),
     ("embed_data", B(b'{"images":[{"fullsize":"https://x/y/h\xff\xfe@jpeg"}]}')),
     ("embed_data", B(b'{"images":[{"fullsize":"https://x/a,\\"b@jpeg"}]}')),
     ("embed_data", B(b'{"images":[{"fullsize":"h@jpeg"},{"fullsize":"https://x/@j"}]}')),
-    ("embed_data", B(b'{"external":{"thumb":"https://x/a@j"},'
-                     b'"external":{"thumb":"https://x/b@j"}}')),
-    ("embed_data", B(b'{"media":{"images":[{"fullsize":"https://x/m@j"}]},'
-                     b'"images":[{"fullsize":"https://x/i@j"}]}')),
-    ("embed_data", B(b"[" * 253 + b"]" * 253)), ("embed_data", B(b"[" * 254 + b"]" * 254)),
-    ("embed_data", B(b"[" * 255 + b"]" * 255)), ("embed_data", B(b"[" * 256 + b"]" * 256)),
-    ("embed_data", B(b"[" * 1024 + b"]" * 1024)), ("embed_data", B(b"[" * 1025 + b"]" * 1025)),
+    (
+        "embed_data",
+        B(b'{"external":{"thumb":"https://x/a@j"},"external":{"thumb":"https://x/b@j"}}'),
+    ),
+    (
+        "embed_data",
+        B(
+            b'{"media":{"images":[{"fullsize":"https://x/m@j"}]},'
+            b'"images":[{"fullsize":"https://x/i@j"}]}'
+        ),
+    ),
+    ("embed_data", B(b"[" * 253 + b"]" * 253)),
+    ("embed_data", B(b"[" * 254 + b"]" * 254)),
+    ("embed_data", B(b"[" * 255 + b"]" * 255)),
+    ("embed_data", B(b"[" * 256 + b"]" * 256)),
+    ("embed_data", B(b"[" * 1024 + b"]" * 1024)),
+    ("embed_data", B(b"[" * 1025 + b"]" * 1025)),
     ("embed_data", B(b'{"a":' * 300 + b"1" + b"}" * 300)),
-    ("embed_data", B(b" null")), ("embed_data", B(b"null ")), ("embed_data", T(b"null")),
-    ("embed_data", B(b"")), ("embed_data", T(b"")), ("embed_data", I(7)),
-    ("embed_data", R(1e20)), ("embed_data", R(float("inf"))), ("embed_data", B(b"\xef\xbb\xbf{}")),
-    ("labels", B(b'[{"val":"\\u0026"}]')), ("labels", B(b"[]")), ("labels", B(b"{}")),
-    ("text", T("\u2028\u2029".encode())), ("text", T(b"a\x7fb<&>")), ("text", T(b"\x00\x1f")),
-    ("text", T(b"\\.")), ("text", T(b" lead")), ("text", T("\u3000x".encode())),
-    ("text", T("\u200bx".encode())), ("text", T(b"\x1cx")), ("text", T(b"a\rb")),
-    ("text", T(b"\xe2\x82")), ("text", B(b"blob \xff")), ("text", I(42)), ("text", R(0.5)),
-    ("uri", T(b"a,b")), ("uri", T(b" x")), ("uri", T(b"\\.")), ("uri", T(b"\\x")),
-    ("uri", T(b"x\ny")), ("uri", B(b"at://blob")), ("uri", I(1)), ("uri", NULL),
-    ("reply_parent", T("caf\u00e9".encode())), ("embed_type", T(b"a b")),
+    ("embed_data", B(b" null")),
+    ("embed_data", B(b"null ")),
+    ("embed_data", T(b"null")),
+    ("embed_data", B(b"")),
+    ("embed_data", T(b"")),
+    ("embed_data", I(7)),
+    ("embed_data", R(1e20)),
+    ("embed_data", R(float("inf"))),
+    ("embed_data", B(b"\xef\xbb\xbf{}")),
+    ("labels", B(b'[{"val":"\\u0026"}]')),
+    ("labels", B(b"[]")),
+    ("labels", B(b"{}")),
+    ("text", T("\u2028\u2029".encode())),
+    ("text", T(b"a\x7fb<&>")),
+    ("text", T(b"\x00\x1f")),
+    ("text", T(b"\\.")),
+    ("text", T(b" lead")),
+    ("text", T("\u3000x".encode())),
+    ("text", T("\u200bx".encode())),
+    ("text", T(b"\x1cx")),
+    ("text", T(b"a\rb")),
+    ("text", T(b"\xe2\x82")),
+    ("text", B(b"blob \xff")),
+    ("text", I(42)),
+    ("text", R(0.5)),
+    ("uri", T(b"a,b")),
+    ("uri", T(b" x")),
+    ("uri", T(b"\\.")),
+    ("uri", T(b"\\x")),
+    ("uri", T(b"x\ny")),
+    ("uri", B(b"at://blob")),
+    ("uri", I(1)),
+    ("uri", NULL),
+    ("reply_parent", T("caf\u00e9".encode())),
+    ("embed_type", T(b"a b")),
     ("created_at", T(b"2024-02-29 23:59:59 +0000 UTC")),
     ("created_at", T(b"2023-02-29 23:59:59 +0000 UTC")),
     ("created_at", T(b"1900-02-29 00:00:00 +0000 UTC")),
@@ -209,10 +289,16 @@ TRICKY_VALUES = [  # (column, value): each breaks one assumption of the fast pat
     ("created_at", T(b"2024-01-15 10:30:00 +0000 +0530")),
     ("indexed_at", T(b"2024-01-15 10:30:00 +0000 +0000")),
     ("created_at", T(b"2024-01-15 10:30:00 -0500 -0500")),
-    ("indexed_at", T(b"2024-01-15T10:30:00Z")), ("archived_at", T(b"garbage")),
-    ("archived_at", NULL), ("has_media", I(2)), ("has_media", T(b"true")),
-    ("is_reply", I(-1)), ("like_count", R(5.0)), ("like_count", T(b"+5")),
-    ("like_count", I(2**63 - 1)), ("like_count", I(-(2**63))),
+    ("indexed_at", T(b"2024-01-15T10:30:00Z")),
+    ("archived_at", T(b"garbage")),
+    ("archived_at", NULL),
+    ("has_media", I(2)),
+    ("has_media", T(b"true")),
+    ("is_reply", I(-1)),
+    ("like_count", R(5.0)),
+    ("like_count", T(b"+5")),
+    ("like_count", I(2**63 - 1)),
+    ("like_count", I(-(2**63))),
 ]
 
 
@@ -235,8 +321,9 @@ def test_fast_path_is_exercised(monkeypatch):
     calls = []
     for name in ("json_pieces", "csv_pieces"):
         original = getattr(posts, name)
-        monkeypatch.setattr(posts, name, lambda row, _o=original, _n=name: (
-            calls.append(_n), _o(row))[1])
+        monkeypatch.setattr(
+            posts, name, lambda row, _o=original, _n=name: (calls.append(_n), _o(row))[1]
+        )
     good = [r for r in materialize(rows, "csv")]
     fast.csv_records(good[:1000], True)
     assert calls.count("csv_pieces") < 100

@@ -8,16 +8,26 @@ from hypothesis import strategies as st
 
 from datasette_bsky_export import gotime
 from gomodels import go_offset_text, go_time_string, rfc3339_expected, stored_zone_name_ok
-from strategies import (any_zone_name, go_time_strings, invalid_dates, mono_suffix, offsets,
-                        other_time_forms, profile, wall_clock)
+from strategies import (
+    any_zone_name,
+    go_time_strings,
+    invalid_dates,
+    mono_suffix,
+    offsets,
+    other_time_forms,
+    profile,
+    wall_clock,
+)
 
 
 @profile(3)
 @given(go_time_strings())
-@example(("2024-01-15 10:30:00.12 +0000 UTC m=+0.000253859",
-          (2024, 1, 15, 10, 30, 0, 120_000_000), 0))
-@example(("2024-02-29 23:59:59.999999999 -0500 -0500",
-          (2024, 2, 29, 23, 59, 59, 999_999_999), -300))
+@example(
+    ("2024-01-15 10:30:00.12 +0000 UTC m=+0.000253859", (2024, 1, 15, 10, 30, 0, 120_000_000), 0)
+)
+@example(
+    ("2024-02-29 23:59:59.999999999 -0500 -0500", (2024, 2, 29, 23, 59, 59, 999_999_999), -300)
+)
 @example(("2024-01-15 10:30:00 +0530 UTC", (2024, 1, 15, 10, 30, 0, 0), 0))
 @example(("0000-02-29 00:00:00 +0100 CET", (0, 2, 29, 0, 0, 0, 0), 60))
 def test_time_string_form(case):
@@ -46,17 +56,25 @@ def test_time_other_forms(case):
     assert gotime.rfc3339(parsed) == rfc3339_expected(*wall, offset, nano=False)
 
 
-@pytest.mark.parametrize("text,offset,nano,seconds", [
-    ("2024-01-15 10:30:00 +0060 CET", 60, "2024-01-15T10:30:00+01:00", "2024-01-15T10:30:00+01:00"),
-    ("2024-01-15 10:30:00 -0000 CET", 0, "2024-01-15T10:30:00Z", "2024-01-15T10:30:00Z"),
-    ("2024-01-15 10:30:00 +2400 CET", 1440, None, "2024-01-15T10:30:00+24:00"),
-    ("2024-01-15 10:30:00 -2360 ABCT", -1440, None, "2024-01-15T10:30:00-24:00"),
-    ("2024-01-15 10:30:00 +2460 ABCT", 1500, None, "2024-01-15T10:30:00+25:00"),
-    ("2024-01-15 10:30:00.5+24:00", 1440, None, "2024-01-15T10:30:00+24:00"),
-    ("2024-01-15 10:30:00 +2500 CET", "bad", None, None),
-    ("2024-01-15 10:30:00 +0061 CET", "bad", None, None),
-    ("2024-01-15 10:30:00+00:61", "bad", None, None),
-])
+@pytest.mark.parametrize(
+    "text,offset,nano,seconds",
+    [
+        (
+            "2024-01-15 10:30:00 +0060 CET",
+            60,
+            "2024-01-15T10:30:00+01:00",
+            "2024-01-15T10:30:00+01:00",
+        ),
+        ("2024-01-15 10:30:00 -0000 CET", 0, "2024-01-15T10:30:00Z", "2024-01-15T10:30:00Z"),
+        ("2024-01-15 10:30:00 +2400 CET", 1440, None, "2024-01-15T10:30:00+24:00"),
+        ("2024-01-15 10:30:00 -2360 ABCT", -1440, None, "2024-01-15T10:30:00-24:00"),
+        ("2024-01-15 10:30:00 +2460 ABCT", 1500, None, "2024-01-15T10:30:00+25:00"),
+        ("2024-01-15 10:30:00.5+24:00", 1440, None, "2024-01-15T10:30:00+24:00"),
+        ("2024-01-15 10:30:00 +2500 CET", "bad", None, None),
+        ("2024-01-15 10:30:00 +0061 CET", "bad", None, None),
+        ("2024-01-15 10:30:00+00:61", "bad", None, None),
+    ],
+)
 def test_time_offsets_at_the_limits(text, offset, nano, seconds):
     """Go's Parse allows offsets up to 24h and 60m; MarshalJSON refuses 24h
     or more (the JSON export fails) while Format(RFC3339) prints them."""
@@ -96,17 +114,28 @@ def test_time_runs_of_spaces(case, widths):
     text, clock, offset = case
     head, _, mono = text.partition(" m=")
     date, clock_part, num, name = head.split(" ")
-    spaced = (date + " " * widths[0] + clock_part + " " * widths[1] + num
-              + " " * widths[2] + name + (" m=" + mono if mono else ""))
+    spaced = (
+        date
+        + " " * widths[0]
+        + clock_part
+        + " " * widths[1]
+        + num
+        + " " * widths[2]
+        + name
+        + (" m=" + mono if mono else "")
+    )
     assert gotime.parse(spaced) == clock + (offset,)
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("2024-01-15  10:30:00", "2024-01-15T10:30:00Z"),
-    ("2024-01-15   10:30", "2024-01-15T10:30:00Z"),
-    ("2024-01-15  10:30:00.5+01:00", "2024-01-15T10:30:00.5+01:00"),
-    ("2024-01-15  10:30:00Z", "2024-01-15T10:30:00Z"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("2024-01-15  10:30:00", "2024-01-15T10:30:00Z"),
+        ("2024-01-15   10:30", "2024-01-15T10:30:00Z"),
+        ("2024-01-15  10:30:00.5+01:00", "2024-01-15T10:30:00.5+01:00"),
+        ("2024-01-15  10:30:00Z", "2024-01-15T10:30:00Z"),
+    ],
+)
 def test_time_runs_of_spaces_other_forms(text, expected):
     """The same for the driver's other layouts (their space matches a run)."""
     assert gotime.rfc3339_nano(gotime.parse(text)) == expected

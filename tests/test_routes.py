@@ -28,8 +28,12 @@ CSV_EMPTY = b"\xef\xbb\xbf" + posts.CSV_HEADER.encode()
 
 def file_url(case, db=None):
     db = db or case["db"][:-3]
-    return url("/%s/-/bsky-export/posts.%s" % (db, case["format"]), did=case["did"],
-               start_date=case["start_date"], end_date=case["end_date"])
+    return url(
+        "/%s/-/bsky-export/posts.%s" % (db, case["format"]),
+        did=case["did"],
+        start_date=case["start_date"],
+        end_date=case["end_date"],
+    )
 
 
 @pytest.fixture
@@ -83,9 +87,15 @@ ZIP_CASES = [c for c in CASES if "expect" in c and c["db"] != "rejects.db"]
 @pytest.mark.parametrize("case", ZIP_CASES, ids=case_id)
 async def test_zip_posts_file_matches_golden(ds_for, case):
     ds = ds_for(case["db"])
-    response = await ds.client.get(url(
-        "/%s/-/bsky-export/export.zip" % case["db"][:-3], format=case["format"],
-        did=case["did"], start_date=case["start_date"], end_date=case["end_date"]))
+    response = await ds.client.get(
+        url(
+            "/%s/-/bsky-export/export.zip" % case["db"][:-3],
+            format=case["format"],
+            did=case["did"],
+            start_date=case["start_date"],
+            end_date=case["end_date"],
+        )
+    )
     assert response.status_code == 200
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     assert archive.testzip() is None
@@ -111,8 +121,10 @@ async def test_zip_posts_file_matches_golden(ds_for, case):
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("fmt, content_type", [("json", "application/json; charset=utf-8"),
-                                               ("csv", "text/csv; charset=utf-8")])
+@pytest.mark.parametrize(
+    "fmt, content_type",
+    [("json", "application/json; charset=utf-8"), ("csv", "text/csv; charset=utf-8")],
+)
 async def test_download_headers(ds_for, fmt, content_type):
     ds = ds_for("realistic.db")
     response = await ds.client.get("/realistic/-/bsky-export/posts.%s?did=%s" % (fmt, DID1))
@@ -133,14 +145,21 @@ async def test_zip_headers_and_name(ds_for):
     disposition = response.headers["content-disposition"]
     prefix = 'attachment; filename="bsky-export_did_plc_bannd6yz2emrvftva2hipgad_'
     assert disposition.startswith(prefix) and disposition.endswith('.zip"')
-    stamp = disposition[len(prefix):-5]
+    stamp = disposition[len(prefix) : -5]
     assert len(stamp) == 19 and stamp[4] == stamp[7] == "-" and stamp[10] == "_"
     names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
     assert names == ["posts.json", "manifest.json"]
 
 
-HOSTILE = ['a"b', "../../etc/passwd", "x" * 2048, "did:plc:ünïcödé", "'; DROP TABLE posts; --",
-           'a\\b;c=d"; filename=evil.exe', "<script>alert(1)</script>"]
+HOSTILE = [
+    'a"b',
+    "../../etc/passwd",
+    "x" * 2048,
+    "did:plc:ünïcödé",
+    "'; DROP TABLE posts; --",
+    'a\\b;c=d"; filename=evil.exe',
+    "<script>alert(1)</script>",
+]
 REFUSED = ["a\r\nSet-Cookie: x=1", "nul\x00byte", "tab\there", "x" * 2049]
 
 
@@ -155,7 +174,7 @@ async def test_hostile_did_is_harmless(ds_for, did):
     assert response.status_code == 200
     assert "set-cookie" not in response.headers
     disposition = response.headers["content-disposition"]
-    name = disposition[len('attachment; filename="'):-1]
+    name = disposition[len('attachment; filename="') : -1]
     assert disposition == 'attachment; filename="%s"' % name
     assert name.startswith("bsky-export_") and name.endswith(".zip") and len(name) < 120
     assert all(c.isascii() and (c.isalnum() or c in "._-") for c in name)
@@ -172,14 +191,21 @@ async def test_did_with_control_characters_is_a_clear_400(ds_for, steps, did, na
     assert response.status_code == 400
     assert "set-cookie" not in response.headers and "content-disposition" not in response.headers
     assert response.json()["error"] == (
-        "did must be at most 2048 characters, without control characters")
+        "did must be at most 2048 characters, without control characters"
+    )
     assert steps == []
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("params", [
-    {"start_date": "2024-01-01\r\nX-Evil: 1"}, {"end_date": "\x00"}, {"start_date": "../" * 300},
-    {"did": DID1, "start_date": "'\"<script>"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start_date": "2024-01-01\r\nX-Evil: 1"},
+        {"end_date": "\x00"},
+        {"start_date": "../" * 300},
+        {"did": DID1, "start_date": "'\"<script>"},
+    ],
+)
 async def test_hostile_dates_are_clear_400s(ds_for, params):
     ds = ds_for("realistic.db")
     response = await ds.client.get(url("/realistic/-/bsky-export/posts.csv", **params))
@@ -187,8 +213,9 @@ async def test_hostile_dates_are_clear_400s(ds_for, params):
     assert "x-evil" not in response.headers
     error = response.json()["error"]
     assert error.startswith(("start date", "end date")) and len(error) < 200
-    response = await ds.client.get(url("/realistic/-/bsky-export/posts.csv", **params),
-                                   headers=HTML)
+    response = await ds.client.get(
+        url("/realistic/-/bsky-export/posts.csv", **params), headers=HTML
+    )
     assert response.status_code == 400
     assert "<script>" not in response.text.split("<section", 1)[1].split("</section>")[0]
 
@@ -218,8 +245,11 @@ def empty_db(tmp_path, name="other"):
 ERRORS = [
     ("/realistic/-/bsky-export/posts.json?start_date=2024-02-30", 400, "not a real date"),
     ("/realistic/-/bsky-export/posts.json?start_date=20240101", 400, "YYYY-MM-DD"),
-    ("/realistic/-/bsky-export/posts.csv?start_date=2024-05-02&end_date=2024-05-01", 400,
-     "end date 2024-05-01 is before start date 2024-05-02"),
+    (
+        "/realistic/-/bsky-export/posts.csv?start_date=2024-05-02&end_date=2024-05-01",
+        400,
+        "end date 2024-05-01 is before start date 2024-05-02",
+    ),
     ("/realistic/-/bsky-export/export.zip?format=xml", 400, "unknown format 'xml'"),
     ("/realistic/-/bsky-export/posts.json?format=csv", 400, "unknown parameter 'format'"),
     ("/realistic/-/bsky-export/posts.json?dids=x", 400, "unknown parameter 'dids'"),
@@ -305,10 +335,15 @@ DENIALS = {
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("level", DENIALS)
-@pytest.mark.parametrize("path", ["/realistic/-/bsky-export/posts.json",
-                                  "/realistic/-/bsky-export/posts.csv?did=" + DID1,
-                                  "/realistic/-/bsky-export/export.zip",
-                                  "/realistic/-/bsky-export"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/realistic/-/bsky-export/posts.json",
+        "/realistic/-/bsky-export/posts.csv?did=" + DID1,
+        "/realistic/-/bsky-export/export.zip",
+        "/realistic/-/bsky-export",
+    ],
+)
 async def test_permission_denied(ds_for, steps, level, path):
     ds = ds_for("realistic.db", config=DENIALS[level])
     for actor in (None, {"id": "bob"}):
@@ -317,7 +352,8 @@ async def test_permission_denied(ds_for, steps, level, path):
         assert response.status_code == 403
         if "." in path.rsplit("/", 1)[1]:
             assert response.json()["error"] == (
-                "You do not have permission to view the posts table of realistic")
+                "You do not have permission to view the posts table of realistic"
+            )
         response = await ds.client.get(path, cookies=jar, headers=HTML)
         assert response.status_code == 403
         assert "text/html" in response.headers["content-type"]
@@ -329,8 +365,9 @@ async def test_permission_denied(ds_for, steps, level, path):
 @pytest.mark.asyncio
 async def test_allowed_actor_gets_the_golden(ds_for):
     ds = ds_for("realistic.db", config=DENIALS["table"])
-    response = await ds.client.get("/realistic/-/bsky-export/posts.json?did=" + DID1,
-                                   cookies=cookies(ds, {"id": "alice"}))
+    response = await ds.client.get(
+        "/realistic/-/bsky-export/posts.json?did=" + DID1, cookies=cookies(ds, {"id": "alice"})
+    )
     assert response.status_code == 200
     assert response.headers["cache-control"] == "private, no-store"
     assert response.content == (FIXTURES / "expected/realistic-did1.json").read_bytes()
@@ -355,7 +392,8 @@ async def test_restrict_to_actor(ds_for, steps, where):
     other = await ds.client.get(base + "posts.csv?did=" + DID0, cookies=own)
     assert other.status_code == 403
     assert other.json()["error"] == (
-        "You may export only your own posts (did %s), not those of %r" % (DID1, DID0))
+        "You may export only your own posts (did %s), not those of %r" % (DID1, DID0)
+    )
     assert steps == []
     for path in (base + "posts.json", base + "posts.json?did=" + DID1):
         response = await ds.client.get(path, cookies=own)
@@ -364,8 +402,7 @@ async def test_restrict_to_actor(ds_for, steps, where):
     response = await ds.client.get(base + "export.zip?format=csv", cookies=own)
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     assert "_did_plc_bannd6yz2emrvftva2hipgad_" in response.headers["content-disposition"]
-    assert archive.read("posts.csv") == (
-        FIXTURES / "expected/realistic-did1.csv").read_bytes()
+    assert archive.read("posts.csv") == (FIXTURES / "expected/realistic-did1.csv").read_bytes()
     page = await ds.client.get(base[:-1], cookies=own)
     assert DID1 in page.text and DID0 not in page.text and "All accounts" not in page.text
     page = await ds.client.get(base[:-1])
@@ -375,8 +412,9 @@ async def test_restrict_to_actor(ds_for, steps, where):
 @pytest.mark.asyncio
 async def test_without_restriction_any_did(ds_for):
     ds = ds_for("realistic.db", config=plugin(restrict_to_actor=False))
-    response = await ds.client.get("/realistic/-/bsky-export/posts.json?did=" + DID2,
-                                   cookies=cookies(ds, {"id": DID1}))
+    response = await ds.client.get(
+        "/realistic/-/bsky-export/posts.json?did=" + DID2, cookies=cookies(ds, {"id": DID1})
+    )
     assert response.content == (FIXTURES / "expected/realistic-did2.json").read_bytes()
 
 
@@ -390,11 +428,13 @@ async def test_zip_with_media(ds_for, tmp_path, caplog):
     conn = sqlite3.connect(str(FIXTURES / "realistic.db"))
     rows = conn.execute(
         "SELECT m.post_uri, m.file_path FROM media m JOIN posts p ON p.uri = m.post_uri "
-        "WHERE p.did = ? AND p.has_media = 1 ORDER BY m.rowid", [DID2]).fetchall()
+        "WHERE p.did = ? AND p.has_media = 1 ORDER BY m.rowid",
+        [DID2],
+    ).fetchall()
     conn.close()
     assert len(rows) > 4
     present = {}
-    for i, (uri, file_path) in enumerate(rows):
+    for i, (_uri, file_path) in enumerate(rows):
         if i % 4 == 3:
             continue  # missing on disk: skipped with a warning, like the legacy
         target = root / file_path
@@ -404,7 +444,8 @@ async def test_zip_with_media(ds_for, tmp_path, caplog):
     ds = ds_for("realistic.db", config=plugin(media_root=str(root)))
     with caplog.at_level(logging.WARNING, logger="datasette_bsky_export"):
         response = await ds.client.get(
-            "/realistic/-/bsky-export/export.zip?include_media=1&did=" + DID2)
+            "/realistic/-/bsky-export/export.zip?include_media=1&did=" + DID2
+        )
     assert response.status_code == 200
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     assert archive.testzip() is None
@@ -424,17 +465,25 @@ async def test_zip_with_media(ds_for, tmp_path, caplog):
     missing = len(rows) - len(present)
     assert missing > 10  # the first ten one by one, then how many in all
     assert len([w for w in warnings if "media of 'at://" in w]) == 10
-    assert warnings[-1].endswith("%d media files not exported in all (%d more than shown)"
-                                 % (missing, missing - 10))
+    assert warnings[-1].endswith(
+        "%d media files not exported in all (%d more than shown)" % (missing, missing - 10)
+    )
 
 
 def replace_media(conn, rows):
     """Leave only these ``(post_uri, file_path)`` rows in the media table; closes ``conn``."""
     media = sqlite_utils.Database(conn)["media"]
     media.delete_where()
-    media.insert_all({"hash": "h%d" % i, "post_uri": uri, "mime_type": "image/jpeg",
-                      "file_path": file_path, "size_bytes": 1}
-                     for i, (uri, file_path) in enumerate(rows))
+    media.insert_all(
+        {
+            "hash": "h%d" % i,
+            "post_uri": uri,
+            "mime_type": "image/jpeg",
+            "file_path": file_path,
+            "size_bytes": 1,
+        }
+        for i, (uri, file_path) in enumerate(rows)
+    )
     conn.close()
 
 
@@ -455,11 +504,12 @@ async def test_zip_media_outside_root_is_refused(ds_for, tmp_path):
     (root / "data").mkdir(parents=True)
     (root / "data" / "link.jpg").symlink_to(secret)
     conn = sqlite3.connect(str(path))
-    uri = conn.execute("SELECT post_uri FROM media WHERE post_uri IN "
-                       "(SELECT uri FROM posts WHERE did = ? AND has_media = 1)",
-                       [DID1]).fetchone()[0]
-    replace_media(conn, [(uri, evil) for evil in [str(secret), "../secret.txt",
-                                                  "data/link.jpg"]])
+    uri = conn.execute(
+        "SELECT post_uri FROM media WHERE post_uri IN "
+        "(SELECT uri FROM posts WHERE did = ? AND has_media = 1)",
+        [DID1],
+    ).fetchone()[0]
+    replace_media(conn, [(uri, evil) for evil in [str(secret), "../secret.txt", "data/link.jpg"]])
     ds = make_datasette([path], plugin(media_root=str(root)))
     response = await ds.client.get("/evil/-/bsky-export/export.zip?include_media=1&did=" + DID1)
     archive, media_files, manifest = zip_media(response)
@@ -481,8 +531,12 @@ async def test_zip_media_duplicates(tmp_path):
         (root / folder).mkdir(parents=True)
         (root / folder / "x.jpg").write_bytes(content)
     conn = sqlite3.connect(str(path))
-    first, second = [r[0] for r in conn.execute(
-        "SELECT uri FROM posts WHERE did = ? AND has_media = 1 LIMIT 2", [DID1])]
+    first, second = [
+        r[0]
+        for r in conn.execute(
+            "SELECT uri FROM posts WHERE did = ? AND has_media = 1 LIMIT 2", [DID1]
+        )
+    ]
     replace_media(conn, [(first, "a/x.jpg"), (second, "a/x.jpg"), (second, "b/x.jpg")])
     ds = make_datasette([path], plugin(media_root=str(root)))
     response = await ds.client.get("/dups/-/bsky-export/export.zip?include_media=1&did=" + DID1)
@@ -499,7 +553,8 @@ async def test_zip_media_root_missing(ds_for, tmp_path):
     response = await ds.client.get("/realistic/-/bsky-export/export.zip?include_media=1")
     assert response.status_code == 500
     assert response.json()["error"] == (
-        "Media export is not available: the configured media folder does not exist")
+        "Media export is not available: the configured media folder does not exist"
+    )
     assert "absent" not in response.text
 
 
@@ -533,16 +588,33 @@ async def test_export_page_lists_the_biggest_accounts(ds_for, monkeypatch):
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("query, target", [
-    ({"did": DID1, "format": "json", "package": "file"},
-     "/realistic/-/bsky-export/posts.json?did=" + urllib.parse.quote(DID1)),
-    ({"did": "", "format": "csv", "start_date": "2024-01-01", "end_date": "", "package": "file"},
-     "/realistic/-/bsky-export/posts.csv?start_date=2024-01-01"),
-    ({"did": DID2, "format": "csv", "package": "zip"},
-     "/realistic/-/bsky-export/export.zip?format=csv&did=" + urllib.parse.quote(DID2)),
-    ({"did": "", "format": "json", "package": "file", "include_media": "1"},
-     "/realistic/-/bsky-export/export.zip?format=json&include_media=1"),
-])
+@pytest.mark.parametrize(
+    "query, target",
+    [
+        (
+            {"did": DID1, "format": "json", "package": "file"},
+            "/realistic/-/bsky-export/posts.json?did=" + urllib.parse.quote(DID1),
+        ),
+        (
+            {
+                "did": "",
+                "format": "csv",
+                "start_date": "2024-01-01",
+                "end_date": "",
+                "package": "file",
+            },
+            "/realistic/-/bsky-export/posts.csv?start_date=2024-01-01",
+        ),
+        (
+            {"did": DID2, "format": "csv", "package": "zip"},
+            "/realistic/-/bsky-export/export.zip?format=csv&did=" + urllib.parse.quote(DID2),
+        ),
+        (
+            {"did": "", "format": "json", "package": "file", "include_media": "1"},
+            "/realistic/-/bsky-export/export.zip?format=json&include_media=1",
+        ),
+    ],
+)
 async def test_export_page_submit_redirects_to_download(ds_for, query, target):
     ds = ds_for("realistic.db")
     response = await ds.client.get(url("/realistic/-/bsky-export", **query))
@@ -555,8 +627,15 @@ async def test_export_page_submit_redirects_to_download(ds_for, query, target):
 @pytest.mark.asyncio
 async def test_export_page_shows_form_errors(ds_for):
     ds = ds_for("realistic.db")
-    response = await ds.client.get(url("/realistic/-/bsky-export", did=DID1, format="json",
-                                       start_date="2024-05-02", end_date="2024-05-01"))
+    response = await ds.client.get(
+        url(
+            "/realistic/-/bsky-export",
+            did=DID1,
+            format="json",
+            start_date="2024-05-02",
+            end_date="2024-05-01",
+        )
+    )
     assert response.status_code == 400
     assert "end date 2024-05-01 is before start date 2024-05-02" in response.text
     assert 'value="2024-05-02"' in response.text  # the form keeps what was entered
@@ -628,8 +707,7 @@ async def test_streams_bytes_in_bounded_messages(ds_for, steps, monkeypatch):
 @pytest.mark.parametrize("name", ["posts.json", "posts.csv", "export.zip"])
 async def test_disconnect_stops_paging(ds_for, steps, monkeypatch, name):
     monkeypatch.setattr(views, "PAGE_SIZE", 10)
-    client = Client(ds_for("realistic.db"), "/realistic/-/bsky-export/" + name,
-                    disconnect_after=2)
+    client = Client(ds_for("realistic.db"), "/realistic/-/bsky-export/" + name, disconnect_after=2)
     pages_when_gone = []
     client.gone.wait = _recording(client.gone.wait, lambda: pages_when_gone.append(len(steps)))
     await client.run()
@@ -650,8 +728,9 @@ def _recording(wait, record):
 def corrupt(path, index, column="text"):
     """Set ``column`` to NULL in the post at ``index`` of the export order."""
     db = sqlite_utils.Database(path)
-    uri = db.execute("SELECT uri FROM posts ORDER BY created_at DESC, uri ASC "
-                     "LIMIT 1 OFFSET ?", [index]).fetchone()[0]
+    uri = db.execute(
+        "SELECT uri FROM posts ORDER BY created_at DESC, uri ASC LIMIT 1 OFFSET ?", [index]
+    ).fetchone()[0]
     db["posts"].update(uri, {column: None})
     db.close()
     return uri
@@ -660,7 +739,8 @@ def corrupt(path, index, column="text"):
 @pytest.mark.asyncio
 @pytest.mark.parametrize("name", ["posts.json", "posts.csv", "export.zip"])
 async def test_error_after_first_byte_ends_without_final_message(
-        archive, steps, monkeypatch, caplog, name):
+    archive, steps, monkeypatch, caplog, name
+):
     monkeypatch.setattr(views, "PAGE_SIZE", 10)
     path = archive("realistic.db")
     uri = corrupt(path, 55, "reply_parent")
@@ -743,9 +823,14 @@ async def test_concurrent_downloads_share_sql_threads(ds_for, monkeypatch):
     ds = ds_for("realistic.db")
     assert ds.setting("num_sql_threads") == 3
     cases = [("json", None), ("csv", None), ("json", DID1), ("csv", DID0)]
-    clients = [Client(ds, "/realistic/-/bsky-export/posts." + fmt,
-                      urllib.parse.urlencode({"did": did}) if did else "")
-               for fmt, did in cases]
+    clients = [
+        Client(
+            ds,
+            "/realistic/-/bsky-export/posts." + fmt,
+            urllib.parse.urlencode({"did": did}) if did else "",
+        )
+        for fmt, did in cases
+    ]
     await asyncio.gather(*(client.run() for client in clients))
     for client, (fmt, did) in zip(clients, cases):
         assert client.complete

@@ -28,7 +28,7 @@ BLOCK = 1 << 20
 
 
 def blocks(data, size=BLOCK):
-    return (data[i:i + size] for i in range(0, len(data), size))
+    return (data[i : i + size] for i in range(0, len(data), size))
 
 
 def test_round_trip():
@@ -38,7 +38,7 @@ def test_round_trip():
     assert parts[0].startswith(b"PK\x03\x04")
     text = b"[\n" + b'  {"text": "caf\xc3\xa9"},\n' * 20000 + b"]\n"
     for i in range(0, len(text), 50000):
-        parts.append(z.write(text[i:i + 50000]))
+        parts.append(z.write(text[i : i + 50000]))
     parts.append(z.end())
     parts.append(z.add_dir("d/2025/media/", WHEN))
     pieces = list(z.add_file("d/2025/media/photo.jpg", blocks(photo), WHEN))
@@ -47,8 +47,12 @@ def test_round_trip():
     parts.append(z.add_bytes("d/2025/manifest.json", b'{"post_count": 20000}\n', WHEN))
     parts.append(z.close())
     archive = read(b"".join(parts))
-    assert archive.namelist() == ["d/2025/posts.json", "d/2025/media/",
-                                  "d/2025/media/photo.jpg", "d/2025/manifest.json"]
+    assert archive.namelist() == [
+        "d/2025/posts.json",
+        "d/2025/media/",
+        "d/2025/media/photo.jpg",
+        "d/2025/manifest.json",
+    ]
     assert archive.read("d/2025/posts.json") == text
     assert archive.read("d/2025/media/photo.jpg") == photo
     assert archive.read("d/2025/manifest.json") == b'{"post_count": 20000}\n'
@@ -66,7 +70,7 @@ def test_posts_entry_is_zip64_from_its_local_header():
     z = zipstream.ZipStream()
     header = z.start("posts.json", WHEN)
     name_length, extra_length = struct.unpack("<HH", header[26:30])
-    extra = header[30 + name_length:30 + name_length + extra_length]
+    extra = header[30 + name_length : 30 + name_length + extra_length]
     assert struct.unpack("<H", extra[:2])[0] == 0x0001  # the ZIP64 extra field
     assert struct.unpack("<H", header[4:6])[0] >= 45  # version needed: ZIP64
     z.write(b"[]\n")
@@ -121,8 +125,9 @@ def test_entry_that_fails_is_left_out(tmp_path, data):
     assert archive.read("media/x.jpg") == b"good"
     if shutil.which("unzip"):
         (tmp_path / "t.zip").write_bytes(data)
-        test = subprocess.run(["unzip", "-t", str(tmp_path / "t.zip")], capture_output=True,
-                              text=True)
+        test = subprocess.run(
+            ["unzip", "-t", str(tmp_path / "t.zip")], capture_output=True, text=True
+        )
         assert test.returncode == 0 and "No errors detected" in test.stdout, test.stdout
         assert "extra bytes" not in test.stdout + test.stderr
 

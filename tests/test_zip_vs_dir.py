@@ -21,10 +21,21 @@ from dsclient import make_datasette, plugin, url
 from helpers import CASES, FIXTURES, case_id, expected_bytes
 
 GOLDEN = [c for c in CASES if "expect" in c]
-NOBODY = [dict(name="nobody-" + fmt, db="realistic.db", format=fmt, did="did:plc:nobody",
-               start_date=None, end_date=None) for fmt in ("json", "csv")]
-_LEGACY_ORDER = ("SELECT p.did, m.file_path FROM posts p JOIN media m ON m.post_uri = p.uri "
-                 "WHERE p.has_media = 1 ORDER BY p.did, p.created_at DESC, p.uri, m.rowid")
+NOBODY = [
+    dict(
+        name="nobody-" + fmt,
+        db="realistic.db",
+        format=fmt,
+        did="did:plc:nobody",
+        start_date=None,
+        end_date=None,
+    )
+    for fmt in ("json", "csv")
+]
+_LEGACY_ORDER = (
+    "SELECT p.did, m.file_path FROM posts p JOIN media m ON m.post_uri = p.uri "
+    "WHERE p.has_media = 1 ORDER BY p.did, p.created_at DESC, p.uri, m.rowid"
+)
 
 
 class MediaArchive:
@@ -54,11 +65,22 @@ class MediaArchive:
             dup = self.root / "dup" / did.replace(":", "_") / name
             dup.parent.mkdir(parents=True, exist_ok=True)
             dup.write_bytes(b"the duplicate, copied onto the same name by the legacy")
-            (last,) = db["posts"].rows_where("did = ? AND has_media = 1", [did], select="uri",
-                                             order_by="created_at, uri DESC", limit=1)
-            db["media"].insert({"hash": "dup " + did, "post_uri": last["uri"],
-                                "mime_type": "image/jpeg", "size_bytes": 1,
-                                "file_path": str(dup.relative_to(self.root))})
+            (last,) = db["posts"].rows_where(
+                "did = ? AND has_media = 1",
+                [did],
+                select="uri",
+                order_by="created_at, uri DESC",
+                limit=1,
+            )
+            db["media"].insert(
+                {
+                    "hash": "dup " + did,
+                    "post_uri": last["uri"],
+                    "mime_type": "image/jpeg",
+                    "size_bytes": 1,
+                    "file_path": str(dup.relative_to(self.root)),
+                }
+            )
         db.close()
 
 
@@ -85,23 +107,36 @@ def dir_tree(case, db, output, root=None):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     (folder,) = (output / (case["did"] or "all")).iterdir()
-    return {str(p.relative_to(folder)) + ("/" if p.is_dir() else ""):
-            b"" if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
+    return {
+        str(p.relative_to(folder)) + ("/" if p.is_dir() else ""): b""
+        if p.is_dir()
+        else p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+    }
 
 
 def zip_tree(case, db, root=None):
     """The entries of export.zip as ``{name: bytes}``, checked by zipfile."""
     ds = make_datasette([db], plugin(media_root=str(root)) if root else None)
-    response = asyncio.run(ds.client.get(url(
-        "/%s/-/bsky-export/export.zip" % db.stem, format=case["format"], did=case["did"],
-        start_date=case["start_date"], end_date=case["end_date"],
-        include_media="1" if root else None)))
+    response = asyncio.run(
+        ds.client.get(
+            url(
+                "/%s/-/bsky-export/export.zip" % db.stem,
+                format=case["format"],
+                did=case["did"],
+                start_date=case["start_date"],
+                end_date=case["end_date"],
+                include_media="1" if root else None,
+            )
+        )
+    )
     assert response.status_code == 200
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     assert archive.testzip() is None
     for info in archive.infolist():
-        assert info.compress_type == (zipfile.ZIP_STORED if info.filename.startswith("media/")
-                                      else zipfile.ZIP_DEFLATED)
+        assert info.compress_type == (
+            zipfile.ZIP_STORED if info.filename.startswith("media/") else zipfile.ZIP_DEFLATED
+        )
     return {name: archive.read(name) for name in archive.namelist()}
 
 
@@ -117,8 +152,7 @@ def media_files(tree):
 
 @pytest.mark.parametrize("with_media", [False, True], ids=["posts", "media"])
 @pytest.mark.parametrize("case", GOLDEN + NOBODY, ids=case_id)
-def test_extracted_zip_is_the_cli_directory(tmp_path, media_archives, archive, case,
-                                            with_media):
+def test_extracted_zip_is_the_cli_directory(tmp_path, media_archives, archive, case, with_media):
     if with_media:
         made = media_archives(case["db"])
         db, root = made.db, made.root
@@ -148,8 +182,10 @@ def test_extracted_zip_is_the_cli_directory(tmp_path, media_archives, archive, c
 @pytest.mark.parametrize("case", [c for c in GOLDEN if c["format"] == "json"], ids=case_id)
 def test_json_and_csv_copy_the_same_media(tmp_path, media_archives, case):
     made = media_archives(case["db"])
-    trees = [dir_tree(dict(case, format=fmt), made.db, tmp_path / fmt, made.root)
-             for fmt in ("json", "csv")]
+    trees = [
+        dir_tree(dict(case, format=fmt), made.db, tmp_path / fmt, made.root)
+        for fmt in ("json", "csv")
+    ]
     assert media_files(trees[0]) == media_files(trees[1])
     counts = [json.loads(tree["manifest.json"])["media_count"] for tree in trees]
     assert counts[0] == counts[1]
