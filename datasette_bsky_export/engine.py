@@ -10,7 +10,7 @@ import datetime
 import itertools
 import re
 
-from . import fast, posts
+from . import fastcsv, fastjson, posts
 from .pager import DEFAULT_PAGE_SIZE, KeysetPager
 from .posts import short_repr
 
@@ -119,8 +119,8 @@ def page_parts(rows, fmt, fast_path=True, lead=b""):
     joined by ``,\\n``) as an iterator of bytes pieces. Every row is checked
     (RowError) before it returns; big posts are made as it is read."""
     if fmt == "json":
-        return fast.json_parts(rows, fast_path, lead)
-    parts = fast.csv_parts(rows, fast_path)
+        return fastjson.json_parts(rows, fast_path, lead)
+    parts = fastcsv.csv_parts(rows, fast_path)
     return itertools.chain((lead,), parts) if lead else parts
 
 

@@ -39,17 +39,17 @@ def test_exact_path_alone_matches(connect, case):
 def test_fast_path_is_used(connect):
     """Guard against a fast path that silently never runs: on the realistic
     archive nearly every post must take it."""
-    from datasette_bsky_export import fast
+    from datasette_bsky_export import exact
 
     conn = connect("realistic.db")
-    exact = []
-    original = posts.json_pieces
-    fast.posts.json_pieces = lambda row: exact.append(row) or original(row)
+    handed_over = []
+    original = exact.json_pieces
+    exact.json_pieces = lambda row: handed_over.append(row) or original(row)
     try:
         run(conn, {"format": "json", "did": None, "start_date": None, "end_date": None})
     finally:
-        fast.posts.json_pieces = original
-    assert len(exact) < 15  # of 1,500
+        exact.json_pieces = original
+    assert len(handed_over) < 15  # of 1,500
 
 
 def test_empty_export_framing(connect):

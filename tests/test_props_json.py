@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from datasette_bsky_export import gojson, posts
+from datasette_bsky_export import exact, gojson, posts
 from gomodels import go_decode, go_format_float, go_indent, go_json_string, strip_ws
 from rows import NULL, B, I, T, materialize
 from strategies import ANY_FLOAT, hostile_bytes, invalid_json, json_text, profile
@@ -118,7 +118,7 @@ def test_raw_json_nested_10000_deep_inside_the_post():
     embed is compacted alone (10000 levels allowed), then the whole post is
     re-scanned by Indent, where the embed sits one level deeper (inside the
     post object), so 10000 levels of embed exceed Go's limit and the export
-    fails. posts.exact_json must reject the row, naming embed_data."""
+    fails. exact.exact_json must reject the row, naming embed_data."""
     base = [
         T(b"at://did:plc:x/app.bsky.feed.post/1"),
         T(b"c"),
@@ -141,5 +141,5 @@ def test_raw_json_nested_10000_deep_inside_the_post():
     base[14] = B(b"[" * 10000 + b"]" * 10000)
     row = materialize([tuple(base)], "json")[0]
     with pytest.raises(posts.RowError) as info:
-        posts.exact_json(row)
+        exact.exact_json(row)
     assert info.value.column == "embed_data"

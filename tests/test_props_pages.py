@@ -1,6 +1,6 @@
 """Property tests of whole pages of posts (fast and posts).
 
-FAST == EXACT: fast.json_posts / fast.csv_records give the exact path's
+FAST == EXACT: fastjson.json_posts / fastcsv.csv_records give the exact path's
 bytes (or its RowError) on generated pages of realistic and hostile rows.
 Legal rows never raise, and come out as the legacy wrote them (gomodels).
 """
@@ -15,7 +15,7 @@ from hypothesis import currently_in_test_context, given
 from hypothesis import event as _hypothesis_event
 from hypothesis import strategies as st
 
-from datasette_bsky_export import fast, posts
+from datasette_bsky_export import exact, fastcsv, fastjson, posts
 from gomodels import expected_csv, expected_json
 from rows import (
     FIXTURE_ROWS,
@@ -35,7 +35,7 @@ from strategies import profile
 
 def outcome(function, rows, fast_path):
     try:
-        return ("ok", function(rows, fast=fast_path))
+        return ("ok", function(rows, fast_path=fast_path))
     except posts.RowError as e:
         return ("RowError", e.column, e.uri, str(e))
 
@@ -71,29 +71,29 @@ def event(message):
 
 
 def _fast_outcome(function, name, rows):
-    """outcome(fast=True), and how many rows the fast path handed over to
-    posts.json_pieces / posts.csv_pieces."""
-    single = getattr(posts, name)
+    """outcome(fast_path=True), and how many rows the fast path handed over
+    to exact.json_pieces / exact.csv_pieces."""
+    single = getattr(exact, name)
     handed_over = []
-    setattr(posts, name, lambda row: (handed_over.append(row), single(row))[1])
+    setattr(exact, name, lambda row: (handed_over.append(row), single(row))[1])
     try:
         return outcome(function, rows, True), len(handed_over)
     finally:
-        setattr(posts, name, single)
+        setattr(exact, name, single)
 
 
 def _fast_equals_exact(fmt, page, force_bytes=False):
-    """fast=True gives the bytes (or the RowError) of fast=False, for the
-    page (abstract rows) and for the page without the rows the exact path
+    """fast_path=True gives the bytes (or the RowError) of fast_path=False,
+    for the page (abstract rows) and for the page without the rows the exact path
     rejects (read again: without them a JSON page may come back as str)."""
-    function = fast.json_posts if fmt == "json" else fast.csv_records
+    function = fastjson.json_posts if fmt == "json" else fastcsv.csv_records
     name = "json_pieces" if fmt == "json" else "csv_pieces"
-    single = getattr(posts, name)
+    single = getattr(exact, name)
     rows = materialize(page, fmt, force_bytes)
-    exact = outcome(function, rows, False)
+    slow = outcome(function, rows, False)
     quick, handed_over = _fast_outcome(function, name, rows)
-    assert quick == exact
-    event("%s page: %s" % (fmt, exact[0]))
+    assert quick == slow
+    event("%s page: %s" % (fmt, slow[0]))
     accepted = []
     first_error = None
     for abstract, row in zip(page, rows):
@@ -103,14 +103,14 @@ def _fast_equals_exact(fmt, page, force_bytes=False):
         except posts.RowError as e:
             first_error = first_error or ("RowError", e.column, e.uri, str(e))
     # a page fails exactly on its first rejected row
-    assert (exact if first_error else exact[0]) == (first_error or "ok")
+    assert (slow if first_error else slow[0]) == (first_error or "ok")
     if first_error and accepted:
         rows = materialize(accepted, fmt, force_bytes)
-        exact = outcome(function, rows, False)
-        assert exact[0] == "ok"
+        slow = outcome(function, rows, False)
+        assert slow[0] == "ok"
         quick, handed_over = _fast_outcome(function, name, rows)
-        assert quick == exact
-    if exact[0] == "ok":
+        assert quick == slow
+    if slow[0] == "ok":
         event(
             "%s: %s of %s rows on the fast path"
             % (
@@ -119,15 +119,15 @@ def _fast_equals_exact(fmt, page, force_bytes=False):
                 "1" if len(rows) == 1 else "2+",
             )
         )
-        (_check_json_output if fmt == "json" else _check_csv_output)(exact[1], rows)
+        (_check_json_output if fmt == "json" else _check_csv_output)(slow[1], rows)
     # JSON: one row with invalid UTF-8 makes the whole page bytearray (all
     # exact); the same page without such rows comes as str
     utf8 = [r for r in accepted if all(valid_utf8(v) for kind, v in r if kind == "TEXT")]
     if fmt == "json" and not force_bytes and utf8 and len(utf8) < len(accepted):
         rows = materialize(utf8, fmt)
-        exact = outcome(function, rows, False)
+        slow = outcome(function, rows, False)
         quick, handed_over = _fast_outcome(function, name, rows)
-        assert quick == exact
+        assert quick == slow
         event(
             "json utf-8 subpage: %s of %d rows on the fast path"
             % (
@@ -320,16 +320,16 @@ def test_fast_path_is_exercised(monkeypatch):
         pytest.skip("no fixtures")
     calls = []
     for name in ("json_pieces", "csv_pieces"):
-        original = getattr(posts, name)
+        original = getattr(exact, name)
         monkeypatch.setattr(
-            posts, name, lambda row, _o=original, _n=name: (calls.append(_n), _o(row))[1]
+            exact, name, lambda row, _o=original, _n=name: (calls.append(_n), _o(row))[1]
         )
     good = [r for r in materialize(rows, "csv")]
-    fast.csv_records(good[:1000], True)
+    fastcsv.csv_records(good[:1000], True)
     assert calls.count("csv_pieces") < 100
     json_rows = [materialize([r], "json")[0] for r in rows[:1000]]
     json_rows = [r for r in json_rows if type(r[0]) is str]
-    fast.json_posts(json_rows, True)
+    fastjson.json_posts(json_rows, True)
     assert calls.count("json_pieces") < 0.1 * len(json_rows)
 
 
@@ -342,9 +342,9 @@ def test_legal_rows_come_out_as_the_legacy_wrote_them(legal, force_bytes):
     json_rows = materialize(page, "json", force_bytes)
     csv_rows = materialize(page, "csv")
     for row, want in zip(json_rows, want_json):
-        assert posts.exact_json(row) == want
+        assert exact.exact_json(row) == want
     for row, want in zip(csv_rows, want_csv):
-        assert posts.exact_csv(row) == want
+        assert exact.exact_csv(row) == want
     for fast_path in (True, False):
-        assert fast.json_posts(json_rows, fast_path) == b",\n".join(want_json)
-        assert fast.csv_records(csv_rows, fast_path) == b"".join(want_csv)
+        assert fastjson.json_posts(json_rows, fast_path) == b",\n".join(want_json)
+        assert fastcsv.csv_records(csv_rows, fast_path) == b"".join(want_csv)
