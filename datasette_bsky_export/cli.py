@@ -13,12 +13,11 @@ import os
 import signal
 import sqlite3
 import sys
-import time
 
 import click
 from click.core import ParameterSource
 
-from . import __version__, engine, exportdir, media, parallel, posts, workers
+from . import __version__, engine, exportdir, media, parallel, posts, terminal, workers
 
 BUSY_TIMEOUT = workers.BUSY_TIMEOUT
 NO_POSTS = (
@@ -60,40 +59,8 @@ def _locked_failure(error):
     )
 
 
-class Progress:
-    """click's progress bar on stderr, with posts/s beside it (``item_show_func``)."""
-
-    def __init__(self, total, label):
-        self.bar = click.progressbar(
-            length=total,
-            label=label,
-            show_pos=True,
-            show_percent=True,
-            item_show_func=lambda rate: rate,
-            file=sys.stderr,
-        )
-        self.bar.__enter__()
-        self.started = time.monotonic()
-        self.done = 0
-
-    def __call__(self, done):
-        rate = done / max(time.monotonic() - self.started, 1e-9)
-        self.bar.update(done - self.done, "%s posts/s" % format(int(rate), ","))
-        self.done = done
-
-    def close(self):
-        self.bar.__exit__(None, None, None)
-
-
 def _terminate(signum, frame):
     raise KeyboardInterrupt
-
-
-def _size(n):
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return "%d %s" % (n, unit) if unit == "bytes" else "%.1f %s" % (n, unit)
-        n /= 1024.0
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -214,14 +181,8 @@ def _refuse_conflicts(ctx, to_stdout, include_media, check):
             raise click.UsageError("%s cannot be used with %s" % (one, other), ctx)
 
 
-def _progress(conn, options, quiet, label):
-    if quiet or not sys.stderr.isatty():
-        return None
-    return Progress(engine.count(conn, options), label)
-
-
 def _export(conn, options, jobs, quiet, stdout, directory):
-    progress = _progress(conn, options, quiet, "Exporting")
+    progress = terminal.progress(conn, options, quiet, "Exporting")
     warnings = media.Warnings(lambda message: click.echo("Warning: %s" % message, err=True))
     # The objects of Datasette, click and the plugins are there to stay:
     # the cycle collector need not walk them again and again as pages
@@ -245,7 +206,7 @@ def _export(conn, options, jobs, quiet, stdout, directory):
             % (
                 format(result.posts, ","),
                 format(result.media, ","),
-                _size(result.bytes),
+                terminal.size(result.bytes),
                 result.seconds,
                 result.path or "stdout",
             ),
@@ -290,7 +251,7 @@ def _reason(error):
 
 
 def _check(conn, options, jobs, quiet):
-    progress = _progress(conn, options, quiet, "Checking")
+    progress = terminal.progress(conn, options, quiet, "Checking")
     try:
         outcome = parallel.check(conn, options, sys.stdout.buffer, jobs, progress)
         sys.stdout.flush()
