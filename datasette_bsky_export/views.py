@@ -1,6 +1,6 @@
 """The HTTP views: the downloads and the export page.
 
-A request becomes export options here, after Datasette's permission checks
+A request becomes export options (``params``), after Datasette's permission checks
 (``access``); the bytes come from ``engine`` (the posts files) or
 ``zipexport`` (the export directory as a ZIP), and ``streaming`` sends them.
 No format logic lives here.
@@ -11,80 +11,21 @@ import sqlite3
 import urllib.parse
 
 from datasette import Response
-from datasette.utils import tilde_decode
 from datasette.utils.asgi import BadRequest, Forbidden, NotFound
 
-from . import access, accounts, engine, mediacount, posts, progress, streaming, zipexport
+from . import access, accounts, engine, mediacount, params, posts, progress, streaming, zipexport
 from .errors import HttpError, error_response, failure_message, loggable
 from .streaming import log
 
-PAGE_SIZE = engine.DEFAULT_PAGE_SIZE
 _FILE_PARAMS = ("did", "start_date", "end_date", "progress")
 _ZIP_PARAMS = ("format", "did", "start_date", "end_date", "include_media", "progress")
 _PAGE_PARAMS = ("did", "format", "start_date", "end_date", "package", "include_media", "progress")
-_TRUE = ("1", "true", "on", "yes")
-_FALSE = ("", "0", "false", "off", "no")
 _CONTENT_TYPES = {
     "json": "application/json; charset=utf-8",
     "csv": "text/csv; charset=utf-8",
     "zip": "application/zip",
 }
 _ONLY_GET = {"allow": "GET, HEAD"}
-_NO_MEDIA = ", so media cannot be included"
-
-
-def _database(datasette, request):
-    route = tilde_decode(request.url_vars["database"])
-    try:
-        return datasette.get_database(route=route)
-    except KeyError:
-        raise HttpError(404, "Database not found: %s" % engine.short_repr(route)) from None
-
-
-async def _check_table(db):
-    try:
-        await db.execute_fn(engine.check_table)
-    except engine.OptionError as e:
-        raise HttpError(404, "%s: %s" % (db.name, e)) from None
-
-
-def _params(request, allowed):
-    values = {}
-    for key in request.args.keys():
-        if key not in allowed:
-            raise HttpError(
-                400, "unknown parameter %s: use %s" % (engine.short_repr(key), ", ".join(allowed))
-            )
-        given = request.args.getlist(key)
-        if len(given) > 1:
-            raise HttpError(400, "%s is given more than once" % key)
-        values[key] = given[0]
-    return values
-
-
-def _flag(value, name):
-    if value is None or value.lower() in _FALSE:
-        return False
-    if value.lower() in _TRUE:
-        return True
-    raise HttpError(400, "%s must be 1 or 0, not %s" % (name, engine.short_repr(value)))
-
-
-def _options(fmt, did, values):
-    try:
-        return engine.ExportOptions(
-            fmt, did, values.get("start_date"), values.get("end_date"), page_size=PAGE_SIZE
-        )
-    except engine.OptionError as e:
-        raise HttpError(400, str(e)) from None
-
-
-async def _media_root(datasette, request, db, config):
-    """The media root for an export with media, after checking the media table."""
-    if not await db.table_exists("media"):
-        raise HttpError(400, "include_media: %s has no media table" % db.name)
-    await access.check_view(datasette, request.actor, db.name, "media", _NO_MEDIA)
-    return access.media_root(config, log)
 
 
 # --------------------------------------------------------------------------
@@ -96,18 +37,18 @@ async def download(datasette, request, receive):
     try:
         if request.method not in ("GET", "HEAD"):
             raise HttpError(405, "Use GET to download an export", _ONLY_GET)
-        db = _database(datasette, request)
+        db = params.database(datasette, request)
         await access.check_view(datasette, request.actor, db.name, "posts")
         config = access.plugin_config(datasette, db.name)
         is_zip = filename == "export.zip"
-        values = _params(request, _ZIP_PARAMS if is_zip else _FILE_PARAMS)
-        progress_id = _progress_id(values)
+        values = params.args(request, _ZIP_PARAMS if is_zip else _FILE_PARAMS)
+        progress_id = params.progress_id(values)
         did = access.scoped_did(config, request.actor, values.get("did"))
         fmt = values.get("format", "json") if is_zip else filename.rsplit(".", 1)[1]
-        options = _options(fmt, did, values)
-        include_media = is_zip and _flag(values.get("include_media"), "include_media")
-        await _check_table(db)
-        root = await _media_root(datasette, request, db, config) if include_media else None
+        options = params.options(fmt, did, values)
+        include_media = is_zip and params.flag(values.get("include_media"), "include_media")
+        await params.check_table(db)
+        root = await params.media_root(datasette, request, db, config) if include_media else None
         export = engine.Export(options)
         if is_zip:
             now = datetime.datetime.now()
@@ -148,14 +89,6 @@ async def _first_chunk(chunks, label, tracked):
         raise HttpError(500, failure_message(e)) from None
 
 
-def _progress_id(values):
-    """The page's ``progress=<id>``, checked, or None."""
-    progress_id = values.get("progress")
-    if progress_id is not None and not progress.valid_id(progress_id):
-        raise HttpError(400, "progress must be 16 to 64 characters of A-Z, a-z, 0-9, _ and -")
-    return progress_id
-
-
 async def _track(datasette, db, actor, progress_id, options):
     """The progress entry of a download given ``progress=<id>`` (its total
     counted first), else ``progress.Untracked``."""
@@ -185,13 +118,13 @@ async def export_page(datasette, request):
             datasette, request, HttpError(405, "The export page only answers GET", _ONLY_GET)
         )
     try:
-        db = _database(datasette, request)
+        db = params.database(datasette, request)
     except HttpError as e:
         raise NotFound(e.message) from None
     if not await access.can_view_table(datasette, request.actor, db.name, "posts"):
         raise Forbidden("You do not have permission to view the posts table of %s" % db.name)
     try:
-        await _check_table(db)
+        await params.check_table(db)
     except HttpError as e:
         raise NotFound(e.message) from None
     config = access.plugin_config(datasette, db.name)
@@ -245,7 +178,7 @@ async def _page_context(datasette, request, db, config, values, error):
         "start_date": values["start_date"],
         "end_date": values["end_date"],
         "package": values["package"] or "file",
-        "include_media": values["include_media"] in _TRUE,
+        "include_media": values["include_media"] in params.TRUE,
         "show_handles": handles,
         "chosen_count": next((d["count"] for d in dids if d["did"] == chosen), None),
         "has_media": has_media,
@@ -259,12 +192,12 @@ async def _page_context(datasette, request, db, config, values, error):
 
 async def _download_url(datasette, request, db, config, values):
     """The download the form asks for, checked as the download will check it."""
-    include_media = _flag(values["include_media"], "include media")
+    include_media = params.flag(values["include_media"], "include media")
     if include_media:
-        await access.check_view(datasette, request.actor, db.name, "media", _NO_MEDIA)
+        await access.check_view(datasette, request.actor, db.name, "media", params.NO_MEDIA)
     is_zip = include_media or values["package"] == "zip"
     did = access.scoped_did(config, request.actor, values["did"])
-    options = _options(values["format"], did, values)
+    options = params.options(values["format"], did, values)
     query = [
         (key, value)
         for key, value in (
@@ -286,14 +219,15 @@ async def media_count(datasette, request):
     """``GET .../media.json`` with ``did``, ``start_date``, ``end_date``: how
     many of the selection's media files exist under ``media_root``."""
     try:
-        db = _database(datasette, request)
+        db = params.database(datasette, request)
         await access.check_view(datasette, request.actor, db.name, "posts")
-        await _check_table(db)
+        await params.check_table(db)
         config = access.plugin_config(datasette, db.name)
-        values = _params(request, ("did", "start_date", "end_date"))
+        values = params.args(request, ("did", "start_date", "end_date"))
         did = access.scoped_did(config, request.actor, values.get("did"))
         counter = mediacount.MediaCount(
-            _options("json", did, values), await _media_root(datasette, request, db, config)
+            params.options("json", did, values),
+            await params.media_root(datasette, request, db, config),
         )
     except HttpError as e:
         return await error_response(datasette, request, e)

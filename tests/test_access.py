@@ -13,7 +13,7 @@ import tracemalloc
 import pytest
 from datasette.app import Datasette
 
-from datasette_bsky_export import access, engine, streaming, views
+from datasette_bsky_export import access, engine, params, streaming
 from dsclient import HTML, Client, cookies, make_datasette, plugin
 
 DID1 = "did:plc:bannd6yz2emrvftva2hipgad"
@@ -291,7 +291,7 @@ async def test_export_page_refuses_other_methods(archive, method):
 @pytest.mark.asyncio
 @pytest.mark.parametrize("threads", [0, 1])
 async def test_table_pages_answer_during_downloads(archive, monkeypatch, threads):
-    monkeypatch.setattr(views, "PAGE_SIZE", 10)
+    monkeypatch.setattr(params, "PAGE_SIZE", 10)
     original = engine.Export.step
     pages = []
 

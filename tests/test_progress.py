@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from datasette_bsky_export import engine, progress, views
+from datasette_bsky_export import engine, params, progress
 from dsclient import Client, cookies, make_datasette
 from helpers import FIXTURES
 
@@ -228,7 +228,7 @@ class Stream(Client):
 
 @pytest.mark.asyncio
 async def test_cancel_stops_before_the_next_page(ds, monkeypatch):
-    monkeypatch.setattr(views, "PAGE_SIZE", 100)
+    monkeypatch.setattr(params, "PAGE_SIZE", 100)
     steps = []
     original = engine.Export.step
     monkeypatch.setattr(
@@ -264,7 +264,7 @@ def corrupt(path, index, column="text"):
 @pytest.mark.asyncio
 @pytest.mark.parametrize("index", [5, 420], ids=["before the first byte", "after it"])
 async def test_rejected_row_fails_with_uri_and_column(tmp_path, monkeypatch, index):
-    monkeypatch.setattr(views, "PAGE_SIZE", 100)
+    monkeypatch.setattr(params, "PAGE_SIZE", 100)
     path = tmp_path / "realistic.db"
     shutil.copyfile(FIXTURES / "realistic.db", path)
     uri = corrupt(path, index, "reply_parent")

@@ -16,7 +16,7 @@ import zipfile
 import pytest
 import sqlite_utils
 
-from datasette_bsky_export import accounts, engine, posts, streaming, views
+from datasette_bsky_export import accounts, engine, params, posts, streaming
 from dsclient import HTML, Client, cookies, make_datasette, plugin, url
 from helpers import CASES, FIXTURES, case_id, expected_bytes
 
@@ -677,7 +677,7 @@ async def test_actions_hidden_from_actors_who_cannot_view_posts(ds_for):
 
 @pytest.mark.asyncio
 async def test_streams_bytes_in_bounded_messages(ds_for, steps, monkeypatch):
-    monkeypatch.setattr(views, "PAGE_SIZE", 100)
+    monkeypatch.setattr(params, "PAGE_SIZE", 100)
     seen = []
     client = Client(ds_for("realistic.db"), "/realistic/-/bsky-export/posts.json")
     original = client.send
@@ -706,7 +706,7 @@ async def test_streams_bytes_in_bounded_messages(ds_for, steps, monkeypatch):
 @pytest.mark.asyncio
 @pytest.mark.parametrize("name", ["posts.json", "posts.csv", "export.zip"])
 async def test_disconnect_stops_paging(ds_for, steps, monkeypatch, name):
-    monkeypatch.setattr(views, "PAGE_SIZE", 10)
+    monkeypatch.setattr(params, "PAGE_SIZE", 10)
     client = Client(ds_for("realistic.db"), "/realistic/-/bsky-export/" + name, disconnect_after=2)
     pages_when_gone = []
     client.gone.wait = _recording(client.gone.wait, lambda: pages_when_gone.append(len(steps)))
@@ -741,7 +741,7 @@ def corrupt(path, index, column="text"):
 async def test_error_after_first_byte_ends_without_final_message(
     archive, steps, monkeypatch, caplog, name
 ):
-    monkeypatch.setattr(views, "PAGE_SIZE", 10)
+    monkeypatch.setattr(params, "PAGE_SIZE", 10)
     path = archive("realistic.db")
     uri = corrupt(path, 55, "reply_parent")
     client = Client(make_datasette([path]), "/realistic/-/bsky-export/" + name)
@@ -761,7 +761,7 @@ async def test_error_after_first_byte_ends_without_final_message(
 
 @pytest.mark.asyncio
 async def test_database_error_after_first_byte(ds_for, monkeypatch, caplog):
-    monkeypatch.setattr(views, "PAGE_SIZE", 10)
+    monkeypatch.setattr(params, "PAGE_SIZE", 10)
     original = engine.Export.step
 
     def step(self, conn):
@@ -785,7 +785,7 @@ REJECTS = [c for c in CASES if "expect_error" in c]
 async def test_rejected_rows_page_by_page(ds_for, monkeypatch, caplog, case):
     """One post per page: each rejected row fails before the first byte (a
     500 naming it) or after it (cut off, the log naming it), never a clean end."""
-    monkeypatch.setattr(views, "PAGE_SIZE", 1)
+    monkeypatch.setattr(params, "PAGE_SIZE", 1)
     path, _, query = file_url(case).partition("?")
     client = Client(ds_for(case["db"]), path, query)
     with caplog.at_level(logging.ERROR, logger="datasette_bsky_export"):
@@ -805,7 +805,7 @@ async def test_rejected_rows_page_by_page(ds_for, monkeypatch, caplog, case):
 async def test_concurrent_downloads_share_sql_threads(ds_for, monkeypatch):
     """Four downloads at once: each gets its exact bytes, and export pages
     never take more than num_sql_threads - 1 of Datasette's SQL threads."""
-    monkeypatch.setattr(views, "PAGE_SIZE", 50)
+    monkeypatch.setattr(params, "PAGE_SIZE", 50)
     running = []
     most = []
     original = engine.Export.step
@@ -844,7 +844,7 @@ async def test_slow_client_holds_back_the_export(ds_for, steps, monkeypatch):
     """Backpressure: while the client reads nothing (send() does not return),
     no further page is read, so memory holds about one page however slow the
     client is; once it reads again the download completes, byte-exact."""
-    monkeypatch.setattr(views, "PAGE_SIZE", 50)
+    monkeypatch.setattr(params, "PAGE_SIZE", 50)
     client = Client(ds_for("realistic.db"), "/realistic/-/bsky-export/posts.json")
     reading = asyncio.Event()
     original = client.send

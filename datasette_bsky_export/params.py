@@ -1,0 +1,82 @@
+"""A request read into export options: its database, its parameters (each
+known and given once), its flags and its progress id, checked before any
+export starts; every failure is an ``HttpError`` with the status to answer.
+"""
+
+from datasette.utils import tilde_decode
+
+from . import access, engine, progress
+from .errors import HttpError
+from .streaming import log
+
+PAGE_SIZE = engine.DEFAULT_PAGE_SIZE
+TRUE = ("1", "true", "on", "yes")
+_FALSE = ("", "0", "false", "off", "no")
+NO_MEDIA = ", so media cannot be included"
+
+
+def database(datasette, request):
+    """The database the URL names (404 if none)."""
+    route = tilde_decode(request.url_vars["database"])
+    try:
+        return datasette.get_database(route=route)
+    except KeyError:
+        raise HttpError(404, "Database not found: %s" % engine.short_repr(route)) from None
+
+
+async def check_table(db):
+    """404 unless ``db`` has a posts table the export can read."""
+    try:
+        await db.execute_fn(engine.check_table)
+    except engine.OptionError as e:
+        raise HttpError(404, "%s: %s" % (db.name, e)) from None
+
+
+def args(request, allowed):
+    """The query parameters by name: each one of ``allowed``, given once (400)."""
+    values = {}
+    for key in request.args.keys():
+        if key not in allowed:
+            raise HttpError(
+                400, "unknown parameter %s: use %s" % (engine.short_repr(key), ", ".join(allowed))
+            )
+        given = request.args.getlist(key)
+        if len(given) > 1:
+            raise HttpError(400, "%s is given more than once" % key)
+        values[key] = given[0]
+    return values
+
+
+def flag(value, name):
+    """A 1/0 (true/false, on/off, yes/no) parameter; absent is False (400)."""
+    if value is None or value.lower() in _FALSE:
+        return False
+    if value.lower() in TRUE:
+        return True
+    raise HttpError(400, "%s must be 1 or 0, not %s" % (name, engine.short_repr(value)))
+
+
+def options(fmt, did, values):
+    """The engine's ExportOptions for these parameters (400)."""
+    try:
+        return engine.ExportOptions(
+            fmt, did, values.get("start_date"), values.get("end_date"), page_size=PAGE_SIZE
+        )
+    except engine.OptionError as e:
+        raise HttpError(400, str(e)) from None
+
+
+async def media_root(datasette, request, db, config):
+    """The media root for an export with media, after checking the media table."""
+    if not await db.table_exists("media"):
+        raise HttpError(400, "include_media: %s has no media table" % db.name)
+    await access.check_view(datasette, request.actor, db.name, "media", NO_MEDIA)
+    return access.media_root(config, log)
+
+
+def progress_id(values):
+    """The page's ``progress=<id>``, checked, or None."""
+    progress_id = values.get("progress")
+    if progress_id is not None and not progress.valid_id(progress_id):
+        raise HttpError(400, "progress must be 16 to 64 characters of A-Z, a-z, 0-9, _ and -")
+    return progress_id
