@@ -90,8 +90,10 @@ def _raw_json_column(column):
     return [_raw_json(v) if v is not None and v != b"" else _ABSENT for v in column]
 
 
-def _json_page(rows):
-    """The posts of ``rows`` when every one is for the fast path, else None."""
+def _json_columns(rows):
+    """The 17 columns of ``rows``, times as RFC 3339 and raw JSON as what
+    orjson prints, when every row is for the fast path; else None."""
+    columns = tuple(zip(*rows))[:17]
     (
         uri,
         cid,
@@ -110,7 +112,7 @@ def _json_page(rows):
         embed,
         labels,
         archived,
-    ) = tuple(zip(*rows))[:17]
+    ) = columns
     if not (
         fast.all_of_type((uri, cid, did, text, parent, embed_type), str)
         and fast.all_of_type((has_media, likes, reposts, replies, quotes, is_reply), int)
@@ -128,26 +130,16 @@ def _json_page(rows):
         embed, labels = _raw_json_column(embed), _raw_json_column(labels)
     except fast.Exact:
         return None
+    return (*columns[:4], created, indexed, *columns[6:14], embed, labels, archived)
+
+
+def _json_page(rows):
+    """The posts of ``rows`` when every one is for the fast path, else None."""
+    columns = _json_columns(rows)
+    if columns is None:
+        return None
     page = []
-    for u, c, d, t, ca, ia, hm, lc, rc, rpc, qc, ir, rp, et, ed, lb, aa in zip(
-        uri,
-        cid,
-        did,
-        text,
-        created,
-        indexed,
-        has_media,
-        likes,
-        reposts,
-        replies,
-        quotes,
-        is_reply,
-        parent,
-        embed_type,
-        embed,
-        labels,
-        archived,
-    ):
+    for u, c, d, t, ca, ia, hm, lc, rc, rpc, qc, ir, rp, et, ed, lb, aa in zip(*columns):
         post = {
             "uri": u,
             "cid": c,
