@@ -53,3 +53,31 @@ def extra_body_script(datasette, request, database, table, view_name):
 
     actor = request.actor if request is not None else None
     return lambda: table_link_script(datasette, actor, database, table)
+
+
+@hookimpl
+def prepare_connection(conn, database, datasette):
+    from .sessions import prepare_connection
+
+    prepare_connection(conn, database, datasette)
+
+
+@hookimpl(trylast=True)  # Datasette 0.65: the last opinion is the one it keeps
+def permission_allowed(datasette, actor, action, resource):
+    from .sessions import permission_allowed
+
+    return permission_allowed(datasette, action, resource)
+
+
+@hookimpl
+def permission_resources_sql(datasette, actor, action):  # Datasette 1.0a
+    from .sessions import permission_resources_sql
+
+    return permission_resources_sql(datasette, action)
+
+
+@hookimpl
+def forbidden(datasette, request, message):
+    from .sessions import forbidden
+
+    return forbidden(datasette, request, message)

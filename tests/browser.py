@@ -119,7 +119,8 @@ def config_args(config, path):
 
 
 class Server:
-    """``datasette serve`` of one archive on 127.0.0.1, stopped afterwards."""
+    """``datasette serve`` of one archive on 127.0.0.1, stopped afterwards
+    (``path`` None: ``args`` name the databases, as ``-i`` does)."""
 
     def __init__(self, path, log_path, args=()):
         self.port = free_port()
@@ -130,7 +131,7 @@ class Server:
                 "-m",
                 "datasette",
                 "serve",
-                str(path),
+                *([] if path is None else [str(path)]),
                 "--host",
                 "127.0.0.1",
                 "--port",
