@@ -218,6 +218,27 @@ def test_file_download_served_without_session_rows_or_when_exposed(servers):
     assert body.startswith(b"SQLite format 3\x00") and REFRESH.encode() in body
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("actor", [None, {"id": "root"}])
+async def test_file_download_refused_over_rules_that_allow_it(tmp_path, actor):
+    """Refused for root too, and where the configuration allows the
+    download for everyone (a database-level rule on 1.0a, 0.65's
+    ``allow_download`` block), unless the tokens are exposed."""
+    path = str(make_archive(tmp_path / "archive.db"))
+    for expose, status in [(False, 403), (True, 200)]:
+        block = {"plugins": {access.PLUGIN: {sessions.EXPOSE: expose}}}
+        if OLD:
+            block["allow_download"] = True
+            ds = Datasette(immutables=[path], metadata={"databases": {"archive": block}})
+        else:
+            block["permissions"] = {sessions.DOWNLOAD: True}
+            ds = Datasette(immutables=[path], config={"databases": {"archive": block}})
+        ds.root_enabled = True
+        response = await ds.client.get("/archive.db", cookies=cookies(ds, actor) if actor else {})
+        assert response.status_code == status
+        assert (REFRESH.encode() in response.content) is expose
+
+
 # --------------------------------------------------------------------------
 # In process: the authorizer stays on the connection that runs the queries
 
