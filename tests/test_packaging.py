@@ -39,5 +39,7 @@ def test_package_data_globs_match_files():
 
 def test_license_is_the_declared_one():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert config["project"]["license"] == {"text": "Apache-2.0"}
+    assert config["project"]["license"] == "Apache-2.0"  # SPDX
+    assert config["project"]["license-files"] == ["LICENSE"]
     assert "Apache License" in (ROOT / "LICENSE").read_text()[:200]
+    assert not any(c.startswith("License ::") for c in config["project"]["classifiers"])
