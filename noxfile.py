@@ -56,7 +56,7 @@ def docs(session):
 def package(session):
     """Builds the sdist and the wheel (any warning fails), checks them with
     twine, then installs the wheel, not the checkout, into a fresh
-    virtualenv with each Datasette line and runs tests/installed_wheel.py."""
+    virtualenv with each Datasette line: tests/installed_wheel.py."""
     session.install(*BUILD, "pytest", "pytest-asyncio")
     dist = os.path.abspath(os.path.join(session.create_tmp(), "dist"))
     for old in glob.glob(os.path.join(dist, "*")):
@@ -79,6 +79,7 @@ def package(session):
     session.log("built in %.1f s: %s", time.monotonic() - started, os.listdir(dist))
     session.run("twine", "check", "--strict", *glob.glob(os.path.join(dist, "*")))
     (wheel,) = glob.glob(os.path.join(dist, "*.whl"))
+    (sdist,) = glob.glob(os.path.join(dist, "*.tar.gz"))
     session.run(
         "pytest",
         "--noconftest",
@@ -86,5 +87,9 @@ def package(session):
         "no:cacheprovider",
         "tests/installed_wheel.py",
         *session.posargs,
-        env={"BSKY_WHEEL": wheel, "BSKY_DATASETTE_PINS": json.dumps(DATASETTE_VERSIONS)},
+        env={
+            "BSKY_WHEEL": wheel,
+            "BSKY_SDIST": sdist,
+            "BSKY_DATASETTE_PINS": json.dumps(DATASETTE_VERSIONS),
+        },
     )

@@ -3,7 +3,8 @@ it and runs this module (it is not collected by a plain ``pytest``). For each
 Datasette line, a fresh virtualenv gets the wheel (not the checkout, not
 editable) and that line's Datasette; then, from that virtualenv and outside
 the checkout, one CLI export, one download from a real ``datasette serve``
-and the export page, against the legacy app's goldens.
+and the export page, against the legacy app's goldens. The sdist holds the
+package without the tests (they need the repository's fixtures).
 """
 
 import http.client
@@ -13,12 +14,14 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import tarfile
 
 import pytest
 
 from browser import Server
 
 WHEEL = os.environ.get("BSKY_WHEEL")
+SDIST = os.environ.get("BSKY_SDIST")
 PINS = json.loads(os.environ.get("BSKY_DATASETTE_PINS", "{}"))
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 STATIC = pathlib.Path(__file__).parent.parent / "datasette_bsky_export/static/export-page.js"
@@ -107,3 +110,18 @@ def test_download_and_export_page(venv, outside):
         assert get(server, script) == (200, STATIC.read_bytes())
     finally:
         server.stop()
+
+
+def test_sdist_holds_the_package_without_tests():
+    if not SDIST:
+        pytest.fail("BSKY_SDIST is not set: run python3 -m nox -s package, which builds the sdist")
+    with tarfile.open(SDIST) as sdist:
+        names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    assert {"LICENSE", "README.md", "pyproject.toml", "MANIFEST.in"} <= names
+    source = pathlib.Path(__file__).parent.parent / "datasette_bsky_export"
+    assert {n for n in names if n.startswith("datasette_bsky_export/") and "." in n} == {
+        str(p.relative_to(source.parent))
+        for p in source.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    assert not [n for n in names if n.startswith("tests")]
