@@ -9,12 +9,15 @@ on 0.65 and 1.0a alike.
 """
 
 import os
+import re
 
 from . import media
 from .engine import short_repr
 from .errors import HttpError
 
 PLUGIN = "datasette-bsky-export"
+# The AT Protocol's DID syntax: did:<method>:<method-specific id>.
+_DID = re.compile(r"did:[a-z]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._-]\Z")
 
 
 def plugin_config(datasette, database):
@@ -63,8 +66,23 @@ def actor_id(actor):
     return None
 
 
+def not_a_did(config, actor):
+    """With ``restrict_to_actor``, why a signed-in actor whose id is not a
+    DID (``--root``'s "root", a login name) may export nothing; else None."""
+    own = actor_id(actor)
+    if not config.get("restrict_to_actor") or own is None or _DID.match(own):
+        return None
+    return (
+        "You are signed in as %s, which is not a DID: this archive exports each signed-in "
+        "actor's own posts, so the actor id must be the account's DID, such as "
+        "did:plc:z72i7hdynmk6r22z27h6tvur or did:web:example.com (as in the posts' did "
+        "column). Ask the administrator to give your account its DID as actor id." % short_repr(own)
+    )
+
+
 def scoped_did(config, actor, did):
-    """The DID to export. With ``restrict_to_actor``, only the actor's own."""
+    """The DID to export. With ``restrict_to_actor``, only the actor's own,
+    and the actor id must be a DID (403)."""
     if not config.get("restrict_to_actor"):
         return did or None
     own = actor_id(actor)
@@ -72,6 +90,9 @@ def scoped_did(config, actor, did):
         raise HttpError(
             403, "This archive exports each signed-in actor's own posts only: sign in first"
         )
+    refusal = not_a_did(config, actor)
+    if refusal:
+        raise HttpError(403, refusal)
     if did and did != own:
         raise HttpError(
             403,

@@ -33,9 +33,13 @@ async def check_table(db):
 
 
 def args(request, allowed):
-    """The query parameters by name: each one of ``allowed``, given once (400)."""
+    """The query parameters by name: each one of ``allowed``, given once (400).
+    Others whose names start with ``_`` are left alone: they belong to
+    Datasette or another plugin (``datasette-auth-tokens``' ``_auth_token``)."""
     values = {}
     for key in request.args.keys():
+        if key.startswith("_"):  # none of ours: Datasette's or another plugin's
+            continue
         if key not in allowed:
             raise HttpError(
                 400, "unknown parameter %s: use %s" % (engine.short_repr(key), ", ".join(allowed))

@@ -130,8 +130,8 @@ async def export_page(datasette, request):
     config = access.plugin_config(datasette, db.name)
     values = {key: request.args.get(key, "") for key in _PAGE_PARAMS}
     error = None
-    status = 200
-    if "format" in request.args:  # the form was submitted: send the browser to the file
+    status = 403 if access.not_a_did(config, request.actor) else 200  # the page says why
+    if "format" in request.args and status == 200:  # the form was submitted: to the file
         try:
             return Response.redirect(await _download_url(datasette, request, db, config, values))
         except HttpError as e:
@@ -149,8 +149,9 @@ async def export_page(datasette, request):
 async def _page_context(datasette, request, db, config, values, error):
     restricted = bool(config.get("restrict_to_actor"))
     own = access.actor_id(request.actor)
+    not_a_did = access.not_a_did(config, request.actor)
     handles = await access.can_view_table(datasette, request.actor, db.name, "profiles")
-    if restricted and not own:
+    if restricted and (not own or not_a_did):
         dids, total = [], 0
     else:
         dids, total = await db.execute_fn(
@@ -173,6 +174,7 @@ async def _page_context(datasette, request, db, config, values, error):
         "total": total,
         "restricted": restricted,
         "actor_id": own,
+        "not_a_did": not_a_did,
         "chosen_did": chosen,
         "format": values["format"] or "json",
         "start_date": values["start_date"],

@@ -120,14 +120,15 @@ def config_args(config, path):
 
 class Server:
     """``datasette serve`` of one archive on 127.0.0.1, stopped afterwards
-    (``path`` None: ``args`` name the databases, as ``-i`` does)."""
+    (``path`` None: ``args`` name the databases, as ``-i`` does; ``python``:
+    the interpreter of the environment to serve from)."""
 
-    def __init__(self, path, log_path, args=()):
+    def __init__(self, path, log_path, args=(), python=sys.executable):
         self.port = free_port()
         self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(
             [
-                sys.executable,
+                python,
                 "-m",
                 "datasette",
                 "serve",
@@ -180,8 +181,8 @@ class Server:
 def serve(tmp_path):
     servers = []
 
-    def start(path, config=None):
-        args = config_args(config, tmp_path / ("config-%d.json" % len(servers)))
+    def start(path, config=None, args=()):
+        args = config_args(config, tmp_path / ("config-%d.json" % len(servers))) + list(args)
         servers.append(Server(path, tmp_path / ("server-%d.log" % len(servers)), args))
         return servers[-1]
 

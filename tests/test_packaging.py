@@ -39,5 +39,19 @@ def test_package_data_globs_match_files():
 
 def test_license_is_the_declared_one():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert config["project"]["license"] == {"text": "Apache-2.0"}
+    assert config["project"]["license"] == "Apache-2.0"  # SPDX
+    assert config["project"]["license-files"] == ["LICENSE"]
     assert "Apache License" in (ROOT / "LICENSE").read_text()[:200]
+    assert not any(c.startswith("License ::") for c in config["project"]["classifiers"])
+
+
+def test_python_classifiers_follow_requires_python():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    minors = [
+        int(c.rsplit(".", 1)[1])
+        for c in project["classifiers"]
+        if c.startswith("Programming Language :: Python :: 3.")
+    ]
+    assert project["requires-python"] == ">=3.%d" % minors[0]
+    assert minors == list(range(minors[0], minors[0] + len(minors)))
+    assert "Operating System :: POSIX" in project["classifiers"]  # O_NOFOLLOW, dir_fd
