@@ -54,9 +54,9 @@ async def zip_chunks(datasette, db, export, root, now):
         if root is not None:
             yield archive.add_dir("media/", stamp)
             warnings = media.Warnings(lambda message: log.warning("%s: %s", PLUGIN, message))
-            chosen = media.MediaSet(root, warnings)
-            async for piece in _media_entries(run, export.options, archive, chosen, stamp):
-                yield piece
+            with media.MediaSet(root, warnings) as chosen:
+                async for piece in _media_entries(run, export.options, archive, chosen, stamp):
+                    yield piece
             warnings.summary()
         body = manifest.export_manifest(
             export.options,
@@ -96,7 +96,9 @@ async def _media_entries(run, options, archive, chosen, stamp):
 
 async def _media_entry(archive, chosen, uri, source, stamp):
     """One media file's entry; one that fails while copied is left out."""
-    pieces = archive.add_file("media/" + media.base_name(source.file_path), source.blocks(), stamp)
+    pieces = archive.add_file(
+        "media/" + media.base_name(source.file_path), source.blocks(), stamp, source.size
+    )
     try:
         while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
             yield piece
