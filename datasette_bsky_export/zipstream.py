@@ -9,8 +9,11 @@ only what one call produced (plus one small ``ZipInfo`` per entry for the
 central directory, written by ``close``).
 
 Entries whose size is not known when they start (the posts file) are always
-ZIP64, so they may pass 4 GiB; the archive switches to ZIP64 end records by
-itself when it needs them (over 65,535 entries or 4 GiB of offsets).
+ZIP64, so they may pass 4 GiB; a stored file (media) is ZIP64 when its size,
+known before it starts, comes near 4 GiB (zipfile's rule: over
+``ZIP64_LIMIT / 1.05``), so smaller ones keep their plain headers; the
+archive switches to ZIP64 end records and offsets by itself when it needs
+them (over 65,535 entries or 4 GiB of offsets).
 
 Calls are blocking (compression, file reads): run them off the event loop,
 one at a time.
@@ -81,10 +84,10 @@ class ZipStream:
         self._zip.writestr(info, b"")
         return self._sink.take()
 
-    def add_file(self, name, blocks, date_time):
-        """An entry holding the byte strings of ``blocks``, stored (media is
-        compressed already), as a generator of archive bytes, one block at a
-        time.
+    def add_file(self, name, blocks, date_time, size):
+        """An entry holding the ``size`` bytes of the byte strings of
+        ``blocks``, stored (media is compressed already), as a generator of
+        archive bytes, one block at a time.
 
         If ``blocks`` raises, the entry is closed and left out of the central
         directory, and the exception propagates: every ZIP reader that reads
@@ -94,6 +97,7 @@ class ZipStream:
         info = zipfile.ZipInfo(name, date_time=date_time)
         info.compress_type = zipfile.ZIP_STORED
         info.external_attr = 0o644 << 16
+        info.file_size = size  # zipfile makes the entry ZIP64 by it
         entry = self._zip.open(info, "w")
         yield self._sink.take()
         try:

@@ -41,7 +41,7 @@ def test_round_trip():
         parts.append(z.write(text[i : i + 50000]))
     parts.append(z.end())
     parts.append(z.add_dir("d/2025/media/", WHEN))
-    pieces = list(z.add_file("d/2025/media/photo.jpg", blocks(photo), WHEN))
+    pieces = list(z.add_file("d/2025/media/photo.jpg", blocks(photo), WHEN, len(photo)))
     assert len(pieces) >= 4  # one block at a time, not the whole file
     parts += pieces
     parts.append(z.add_bytes("d/2025/manifest.json", b'{"post_count": 20000}\n', WHEN))
@@ -69,9 +69,7 @@ def test_posts_entry_is_zip64_from_its_local_header():
     """Its size is unknown when it starts, so it may pass 4 GiB."""
     z = zipstream.ZipStream()
     header = z.start("posts.json", WHEN)
-    name_length, extra_length = struct.unpack("<HH", header[26:30])
-    extra = header[30 + name_length : 30 + name_length + extra_length]
-    assert struct.unpack("<H", extra[:2])[0] == 0x0001  # the ZIP64 extra field
+    assert zip64_extra(header) == 0x0001
     assert struct.unpack("<H", header[4:6])[0] >= 45  # version needed: ZIP64
     z.write(b"[]\n")
     data = header + z.end() + z.close()
@@ -96,6 +94,30 @@ def test_zip64_sizes_offsets_and_counts(monkeypatch):
     assert archive.read("posts.csv") == big
 
 
+def zip64_extra(header):
+    """The ZIP64 extra field's id in a local header, or None."""
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    extra = header[30 + name_length : 30 + name_length + extra_length]
+    return struct.unpack("<H", extra[:2])[0] if extra else None
+
+
+def test_stored_entry_is_zip64_when_its_size_needs_it(monkeypatch):
+    """A media file of 4 GiB or more (here past a lowered limit) is a ZIP64
+    entry from its local header on, and the offsets after it are ZIP64 too;
+    a smaller one keeps the plain header it always had."""
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 4096)
+    z = zipstream.ZipStream()
+    big, small = os.urandom(5000), os.urandom(3000)
+    parts = list(z.add_file("media/big.jpg", blocks(big, 1000), WHEN, len(big)))
+    assert zip64_extra(parts[0]) == 0x0001
+    small_parts = list(z.add_file("media/small.jpg", blocks(small, 1000), WHEN, len(small)))
+    assert zip64_extra(small_parts[0]) is None
+    archive = read(b"".join(parts + small_parts + [z.close()]))
+    assert archive.read("media/big.jpg") == big
+    assert archive.read("media/small.jpg") == small
+    assert archive.getinfo("media/small.jpg").header_offset > 4096
+
+
 class Changed(Exception):
     pass
 
@@ -112,11 +134,11 @@ def test_entry_that_fails_is_left_out(tmp_path, data):
     only the other entries, whatever follows (even one of the same name)."""
     z = zipstream.ZipStream()
     parts = [z.add_bytes("a.txt", b"a", WHEN), z.add_dir("media/", WHEN)]
-    pieces = z.add_file("media/x.jpg", failing(data), WHEN)
+    pieces = z.add_file("media/x.jpg", failing(data), WHEN, len(data))
     with pytest.raises(Changed):
         for piece in pieces:
             parts.append(piece)
-    parts += z.add_file("media/x.jpg", blocks(b"good"), WHEN)
+    parts += z.add_file("media/x.jpg", blocks(b"good"), WHEN, 4)
     parts.append(z.add_bytes("b.txt", b"b", WHEN))
     parts.append(z.close())
     data = b"".join(parts)
@@ -140,7 +162,7 @@ def test_abandon_releases_everything():
         z.write(b"[")
         z.abandon()
         z = zipstream.ZipStream()
-        pieces = z.add_file("p.jpg", blocks(b"x" * (BLOCK * 2)), WHEN)
+        pieces = z.add_file("p.jpg", blocks(b"x" * (BLOCK * 2)), WHEN, BLOCK * 2)
         next(pieces)
         pieces.close()
         z.abandon()
