@@ -9,12 +9,13 @@ the export directory and the ZIP alike, so both hold the same files:
   the posts file, whatever its format), giving each post's media rows in
   table order;
 * ``MediaSet`` decides each row, one rule each: a ``file_path`` seen before
-  is skipped (the file_paths and names met are kept in ``DiskSet``s, so a
-  walk's memory does not grow with the number of media rows); of two files with the same base name the first in that order
+  is skipped; of two files with the same base name the first in that order
   is copied and a later one left out, with a warning, but counted in
   ``media_count`` when it could have been read (the legacy copied both onto
   one name, in random map order, and counted every copy); a file that cannot
-  be opened, or changes while it is copied, is left out with a warning;
+  be opened, or changes while it is copied, is left out with a warning. The
+  file_paths and names met are kept in ``DiskSet`` objects (SQLite tables
+  on disk), so a walk's memory does not grow with the number of media rows;
 * ``MediaRoot.open`` opens a file for both. It never follows a symlink and
   never opens anything outside the root: the path is walked component by
   component from the root's descriptor (``O_NOFOLLOW``), so what it checks

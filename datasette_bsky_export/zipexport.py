@@ -64,9 +64,10 @@ async def zip_chunks(datasette, db, export, root, now):
             chosen.count if chosen else 0,
             len(chosen.names) if chosen else None,
         )
-        yield await asyncio.to_thread(
-            lambda: archive.add_bytes("manifest.json", body, stamp) + archive.close()
-        )
+        yield await asyncio.to_thread(archive.add_bytes, "manifest.json", body, stamp)
+        end = archive.close()
+        while (piece := await asyncio.to_thread(next, end, None)) is not None:
+            yield piece
     finally:  # cut off (an error, a disconnect): release the unfinished archive
         archive.abandon()
 

@@ -478,7 +478,16 @@ def test_disk_set_keeps_exact_members(monkeypatch):
     """Members are compared exactly (text by its code points, even
     surrogates; other values by type), and its memory stays within its page
     cache however many it holds (SQLite spills the rest to a temporary file)."""
-    members = ["a.jpg", "A.jpg", "caf\u00e9.jpg", "cafe\u0301.jpg", "bad-\udcff.jpg", "\ud800", 5, "5"]
+    members = [
+        "a.jpg",
+        "A.jpg",
+        "caf\u00e9.jpg",
+        "cafe\u0301.jpg",
+        "bad-\udcff.jpg",
+        "\ud800",
+        5,
+        "5",
+    ]
     members += [None, b"5", 5.5, ""]
     disk = media.DiskSet()
     assert [disk.add(m) for m in members] == [True] * len(members)

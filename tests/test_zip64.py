@@ -99,12 +99,16 @@ def test_media_file_over_4_gib(tmp_path, serve):
         if path.is_file():
             with open(path, "rb") as f:
                 files[str(path.relative_to(folder))] = digest(f)
-    assert sorted(files) == sorted(entries) == [
-        "manifest.json",
-        "media/after.jpg",
-        "media/big.jpg",
-        "posts.json",
-    ]
+    assert (
+        sorted(files)
+        == sorted(entries)
+        == [
+            "manifest.json",
+            "media/after.jpg",
+            "media/big.jpg",
+            "posts.json",
+        ]
+    )
     assert {n: d for n, d in files.items() if n != "manifest.json"} == {
         n: d for n, d in entries.items() if n != "manifest.json"
     }
