@@ -88,11 +88,20 @@ async def _media_entries(run, options, archive, chosen, stamp):
     """``media/<file>`` for each file ``chosen`` takes, posts a page at a time."""
     walk = media.MediaWalk(options)
     while not walk.done:
-        for uri, file_path in await run(walk.page):
-            source = await asyncio.to_thread(chosen.open, uri, file_path)
-            if source is not None:
-                async for piece in _media_entry(archive, chosen, uri, source, stamp):
-                    yield piece
+        rows = iter(await run(walk.page))
+        while (found := await asyncio.to_thread(_next_source, chosen, rows)) is not None:
+            async for piece in _media_entry(archive, chosen, *found, stamp):
+                yield piece
+
+
+def _next_source(chosen, rows):
+    """``(uri, MediaFile)`` of the next of ``rows`` that ``chosen`` takes,
+    or None: one worker thread call per file copied, not per media row."""
+    for uri, file_path in rows:
+        source = chosen.open(uri, file_path)
+        if source is not None:
+            return uri, source
+    return None
 
 
 async def _media_entry(archive, chosen, uri, source, stamp):
