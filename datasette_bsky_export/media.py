@@ -139,7 +139,8 @@ class MediaRoot:
             if info.st_nlink > 1 and not self.allow_hard_links:
                 raise MediaError(
                     "%r has %d hard links, so it may be a file from outside the media root"
-                    " (allow_hard_links: true exports it)" % (file_path, info.st_nlink)
+                    " (allow_hard_links: true, or --allow-hard-links, exports it)"
+                    % (file_path, info.st_nlink)
                 )
             return MediaFile(fd, file_path, info)
         except BaseException:
