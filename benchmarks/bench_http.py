@@ -158,10 +158,10 @@ def free_port():
 
 
 class Server:
-    def __init__(self, datasette, archive, log_file):
+    def __init__(self, datasette, archive, log_file, args=()):
         self.port = free_port()
         self.proc = spawn(
-            [datasette, "serve", archive, "--host", "127.0.0.1", "--port", str(self.port)],
+            [datasette, "serve", archive, "--host", "127.0.0.1", "--port", str(self.port), *args],
             stdout=log_file,
             stderr=log_file,
         )

@@ -102,11 +102,12 @@ def scoped_did(config, actor, did):
 
 
 def media_root(config, log):
-    """The configured media root (default: the working directory)."""
+    """The configured media root (default: the working directory), with
+    ``allow_hard_links`` (default media.ALLOW_HARD_LINKS)."""
     root = config.get("media_root") or "."
     if not os.path.isdir(root):
         log.error("%s: media_root %r is not a directory", PLUGIN, root)
         raise HttpError(
             500, "Media export is not available: the configured media folder does not exist"
         )
-    return media.MediaRoot(root)
+    return media.MediaRoot(root, config.get("allow_hard_links", media.ALLOW_HARD_LINKS) is True)

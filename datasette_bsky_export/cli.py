@@ -94,6 +94,11 @@ def _terminate(signum, frame):
     help="Directory that relative media file_path values are under",
 )
 @click.option(
+    "--allow-hard-links",
+    is_flag=True,
+    help="Copy media files that have more than one hard link (skipped by default)",
+)
+@click.option(
     "--batch-size",
     default=engine.DEFAULT_PAGE_SIZE,
     show_default=True,
@@ -125,6 +130,7 @@ def bsky_export(
     to_stdout,
     include_media,
     media_root,
+    allow_hard_links,
     batch_size,
     jobs,
     quiet,
@@ -153,7 +159,7 @@ def bsky_export(
                 jobs,
                 quiet,
                 to_stdout and sys.stdout.buffer,
-                (output, include_media, media_root),
+                (output, include_media, media_root, allow_hard_links),
             )
     except KeyboardInterrupt:
         click.echo("\nError: interrupted; nothing was left behind", err=True)
@@ -221,9 +227,17 @@ def _write(conn, options, jobs, progress, stdout, directory, warnings):
     try:
         if stdout:
             return exportdir.stream(conn, options, stdout, progress, jobs)
-        output, include_media, media_root = directory
+        output, include_media, media_root, allow_hard_links = directory
         return exportdir.write(
-            conn, options, output, include_media, media_root, progress, warnings, jobs=jobs
+            conn,
+            options,
+            output,
+            include_media,
+            media_root,
+            progress,
+            warnings,
+            jobs=jobs,
+            allow_hard_links=allow_hard_links,
         )
     except posts.RowError as e:
         raise click.ClickException("%s; %s" % (e, lost)) from None

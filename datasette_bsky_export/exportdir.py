@@ -130,15 +130,16 @@ def _final_path(parent, stamp):
 
 
 def _copy_media(conn, options, root, target, warn):
-    """Copy the export's media files into ``target``; returns the MediaSet."""
-    chosen = media.MediaSet(media.MediaRoot(root), warn)
+    """Copy the export's media files into ``target`` (``root`` a
+    media.MediaRoot); returns the MediaSet, closed."""
     walk = media.MediaWalk(options)
-    while not walk.done:
-        for uri, file_path in walk.page(conn):
-            source = chosen.open(uri, file_path)
-            if source is not None:
-                with source:
-                    _copy_file(chosen, uri, source, target)
+    with media.MediaSet(root, warn) as chosen:
+        while not walk.done:
+            for uri, file_path in walk.page(conn):
+                source = chosen.open(uri, file_path)
+                if source is not None:
+                    with source:
+                        _copy_file(chosen, uri, source, target)
     return chosen
 
 
@@ -165,12 +166,14 @@ def write(
     warn=None,
     now=None,
     jobs=1,
+    allow_hard_links=media.ALLOW_HARD_LINKS,
 ):
     """Export into a new legacy directory under ``output``; returns a Result.
 
     ``progress(posts_done)`` is called as posts are written, ``warn(message)``
     for media that cannot be copied; ``jobs`` processes write the posts file
-    (parallel.write). Raises (after removing everything it wrote) on any
+    (parallel.write); ``allow_hard_links`` copies media files that have
+    more than one link (media.MediaRoot). Raises (after removing everything it wrote) on any
     failure: RowError, OSError (a full disk), KeyboardInterrupt...
     """
     started = time.monotonic()
@@ -194,7 +197,7 @@ def write(
             chosen = _copy_media(
                 conn,
                 options,
-                media_root,
+                media.MediaRoot(media_root, allow_hard_links),
                 os.path.join(partial, "media"),
                 warn or (lambda message: None),
             )

@@ -13,13 +13,16 @@ the export directory and the ZIP alike, so both hold the same files:
   is copied and a later one left out, with a warning, but counted in
   ``media_count`` when it could have been read (the legacy copied both onto
   one name, in random map order, and counted every copy); a file that cannot
-  be opened, or changes while it is copied, is left out with a warning;
+  be opened, or changes while it is copied, is left out with a warning. The
+  file_paths and names met are kept in ``DiskSet`` objects (SQLite tables
+  on disk), so a walk's memory does not grow with the number of media rows;
 * ``MediaRoot.open`` opens a file for both. It never follows a symlink and
   never opens anything outside the root: the path is walked component by
   component from the root's descriptor (``O_NOFOLLOW``), so what it checks
   is what it opens. Only a regular file is accepted (``fstat`` of the open
-  descriptor, opened ``O_NONBLOCK`` so a FIFO cannot hang it), and exactly
-  the size ``fstat`` gave is copied.
+  descriptor, opened ``O_NONBLOCK`` so a FIFO cannot hang it), with one
+  link unless ``allow_hard_links`` (a hard link may be a file from outside
+  the root), and exactly the size ``fstat`` gave is copied.
 
 Warnings show values from the archive with ``repr``: a ``file_path`` with a
 newline cannot forge a line in a log.
@@ -27,12 +30,16 @@ newline cannot forge a line in a log.
 
 import errno
 import os
+import sqlite3
 import stat
+import threading
 
 from . import posts
 from .pager import KeysetPager
 
 READ_SIZE = 1 << 20
+ALLOW_HARD_LINKS = False  # the default of the setting allow_hard_links
+DISK_SET_CACHE_KIB = 2048  # the page cache of one DiskSet
 SHOWN_WARNINGS = 10
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
@@ -91,9 +98,10 @@ class MediaFile:
 class MediaRoot:
     """Opens ``file_path`` values inside one directory."""
 
-    def __init__(self, root):
+    def __init__(self, root, allow_hard_links=ALLOW_HARD_LINKS):
         self.root = os.path.realpath(root)
         self.roots = {self.root, os.path.abspath(root)}
+        self.allow_hard_links = allow_hard_links
 
     def parts(self, file_path):
         """The path components of ``file_path`` below the root, or MediaError."""
@@ -128,6 +136,12 @@ class MediaRoot:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise MediaError("%r is not a regular file" % (file_path,))
+            if info.st_nlink > 1 and not self.allow_hard_links:
+                raise MediaError(
+                    "%r has %d hard links, so it may be a file from outside the media root"
+                    " (allow_hard_links: true, or --allow-hard-links, exports it)"
+                    % (file_path, info.st_nlink)
+                )
             return MediaFile(fd, file_path, info)
         except BaseException:
             os.close(fd)
@@ -203,14 +217,13 @@ class MediaSet:
     def __init__(self, root, warn):
         self.root = root
         self.warn = warn
-        self.seen = set()
-        self.names = set()
+        self.seen = DiskSet()
+        self.names = DiskSet()
         self.count = 0
 
     def open(self, uri, file_path):
-        if file_path in self.seen:
+        if not self.seen.add(file_path):
             return None
-        self.seen.add(file_path)
         try:
             source = self.root.open(file_path)
         except (MediaError, OSError) as e:
@@ -237,6 +250,63 @@ class MediaSet:
 
     def failed(self, uri, error):
         self.warn("media of %r not exported: %s" % (uri, error))
+
+    def close(self):
+        self.seen.close()
+        self.names.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class DiskSet:
+    """A set of ``file_path`` values (any SQLite value) whose memory does not
+    grow with its size: a table in a private temporary SQLite database, whose
+    page cache holds at most ``DISK_SET_CACHE_KIB`` and which SQLite spills
+    beyond that to an unnamed temporary file (in ``SQLITE_TMPDIR``, else
+    ``TMPDIR``, else ``/var/tmp``, ``/usr/tmp`` or ``/tmp``), gone when the
+    set is closed or the process ends. Text is kept as its exact code
+    points (``surrogatepass``), other values by type and ``repr``. Any
+    thread may use it; ``close`` waits for a call under way in another
+    (the ZIP's, cancelled while a worker thread adds)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA cache_size = -%d" % DISK_SET_CACHE_KIB)
+        self._db.execute("PRAGMA journal_mode = OFF")
+        self._db.execute("CREATE TABLE members (member BLOB PRIMARY KEY) WITHOUT ROWID")
+        self._db.execute("BEGIN")  # never committed: pages reach the file only when spilled
+        self._size = 0
+
+    def add(self, value):
+        """Adds ``value``; True when it was not in the set yet."""
+        with self._lock:
+            cursor = self._db.execute("INSERT OR IGNORE INTO members VALUES (?)", (_member(value),))
+            added = cursor.rowcount == 1
+        self._size += added
+        return added
+
+    def __contains__(self, value):
+        with self._lock:
+            cursor = self._db.execute("SELECT 1 FROM members WHERE member = ?", (_member(value),))
+            return cursor.fetchone() is not None
+
+    def __len__(self):
+        return self._size
+
+    def close(self):
+        with self._lock:
+            self._db.close()
+
+
+def _member(value):
+    if isinstance(value, str):
+        return b"s" + value.encode("utf-8", "surrogatepass")
+    return b"r" + repr(value).encode("ascii", "backslashreplace")
 
 
 def base_name(file_path):

@@ -1,9 +1,10 @@
 """How many of a selection's media files exist under the media root, for the export page.
 
 Counts what an export with media would copy: the distinct ``file_path``
-values of ``media.MediaWalk``, each opened by ``MediaRoot.open`` (confined
-to the root, ``O_NONBLOCK``, a regular file by ``fstat``) and closed
-unread.
+values of ``media.MediaWalk`` (kept in a ``media.DiskSet``), each opened by
+``MediaRoot.open`` (confined to the root, ``O_NONBLOCK``, a regular file by
+``fstat``, one link unless ``allow_hard_links``) and closed unread. A file
+the export would refuse (a symlink, a hard link...) counts as missing.
 """
 
 from . import media
@@ -15,7 +16,7 @@ class MediaCount:
     def __init__(self, options, root):
         self.walk = media.MediaWalk(options)
         self.root = root
-        self.seen = set()
+        self.seen = media.DiskSet()
         self.found = 0
 
     @property
@@ -25,14 +26,16 @@ class MediaCount:
     def step(self, conn):
         """Counts the media files of the next page of posts."""
         for _, file_path in self.walk.page(conn):
-            if file_path in self.seen:
+            if not self.seen.add(file_path):
                 continue
-            self.seen.add(file_path)
             try:
                 self.root.open(file_path).close()
             except (media.MediaError, OSError):
                 continue
             self.found += 1
+
+    def close(self):
+        self.seen.close()
 
     @property
     def total(self):

@@ -219,7 +219,8 @@ async def _download_url(datasette, request, db, config, values):
 
 async def media_count(datasette, request):
     """``GET .../media.json`` with ``did``, ``start_date``, ``end_date``: how
-    many of the selection's media files exist under ``media_root``."""
+    many of the selection's media files exist under ``media_root``; it takes
+    a download slot while it counts (429 beyond the limits)."""
     try:
         db = params.database(datasette, request)
         await access.check_view(datasette, request.actor, db.name, "posts")
@@ -227,14 +228,20 @@ async def media_count(datasette, request):
         config = access.plugin_config(datasette, db.name)
         values = params.args(request, ("did", "start_date", "end_date"))
         did = access.scoped_did(config, request.actor, values.get("did"))
-        counter = mediacount.MediaCount(
-            params.options("json", did, values),
-            await params.media_root(datasette, request, db, config),
-        )
+        options = params.options("json", did, values)
+        root = await params.media_root(datasette, request, db, config)
+        slot = streaming.DownloadSlots.of(datasette, config).take(access.actor_id(request.actor))
     except HttpError as e:
         return await error_response(datasette, request, e)
-    while not counter.done:
-        await streaming.run_page(datasette, db, counter.step)
+    try:  # a walk of every media row of the selection: it holds a slot as a download does
+        counter = mediacount.MediaCount(options, root)
+        try:
+            while not counter.done:
+                await streaming.run_page(datasette, db, counter.step)
+        finally:
+            counter.close()
+    finally:
+        slot.release()
     return Response.json(
         {"found": counter.found, "total": counter.total, "message": counter.message()},
         headers={"cache-control": "no-store"},

@@ -54,9 +54,9 @@ async def zip_chunks(datasette, db, export, root, now):
         if root is not None:
             yield archive.add_dir("media/", stamp)
             warnings = media.Warnings(lambda message: log.warning("%s: %s", PLUGIN, message))
-            chosen = media.MediaSet(root, warnings)
-            async for piece in _media_entries(run, export.options, archive, chosen, stamp):
-                yield piece
+            with media.MediaSet(root, warnings) as chosen:
+                async for piece in _media_entries(run, export.options, archive, chosen, stamp):
+                    yield piece
             warnings.summary()
         body = manifest.export_manifest(
             export.options,
@@ -64,9 +64,10 @@ async def zip_chunks(datasette, db, export, root, now):
             chosen.count if chosen else 0,
             len(chosen.names) if chosen else None,
         )
-        yield await asyncio.to_thread(
-            lambda: archive.add_bytes("manifest.json", body, stamp) + archive.close()
-        )
+        yield await asyncio.to_thread(archive.add_bytes, "manifest.json", body, stamp)
+        end = archive.close()
+        while (piece := await asyncio.to_thread(next, end, None)) is not None:
+            yield piece
     finally:  # cut off (an error, a disconnect): release the unfinished archive
         archive.abandon()
 
@@ -87,16 +88,27 @@ async def _media_entries(run, options, archive, chosen, stamp):
     """``media/<file>`` for each file ``chosen`` takes, posts a page at a time."""
     walk = media.MediaWalk(options)
     while not walk.done:
-        for uri, file_path in await run(walk.page):
-            source = await asyncio.to_thread(chosen.open, uri, file_path)
-            if source is not None:
-                async for piece in _media_entry(archive, chosen, uri, source, stamp):
-                    yield piece
+        rows = iter(await run(walk.page))
+        while (found := await asyncio.to_thread(_next_source, chosen, rows)) is not None:
+            async for piece in _media_entry(archive, chosen, *found, stamp):
+                yield piece
+
+
+def _next_source(chosen, rows):
+    """``(uri, MediaFile)`` of the next of ``rows`` that ``chosen`` takes,
+    or None: one worker thread call per file copied, not per media row."""
+    for uri, file_path in rows:
+        source = chosen.open(uri, file_path)
+        if source is not None:
+            return uri, source
+    return None
 
 
 async def _media_entry(archive, chosen, uri, source, stamp):
     """One media file's entry; one that fails while copied is left out."""
-    pieces = archive.add_file("media/" + media.base_name(source.file_path), source.blocks(), stamp)
+    pieces = archive.add_file(
+        "media/" + media.base_name(source.file_path), source.blocks(), stamp, source.size
+    )
     try:
         while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
             yield piece

@@ -4,18 +4,25 @@ The standard library's ``zipfile`` writes to a stream it cannot seek when
 given one: every entry then carries a data descriptor (sizes and CRC after
 the data) instead of sizes in its local header. ``ZipStream`` gives it such a
 stream and hands back, after each call, the bytes that call produced, so an
-adapter can send them at once: nothing is written to disk and memory holds
-only what one call produced (plus one small ``ZipInfo`` per entry for the
-central directory, written by ``close``).
+adapter can send them at once. Memory holds only what one call produced:
+each finished entry's central directory record goes to an unnamed temporary
+file (in ``TMPDIR``), which ``close`` streams out a block at a time with the
+end records, so an archive of a million media files does not hold a
+million ``ZipInfo`` objects. The records and end records are the ones ``zipfile`` writes.
 
 Entries whose size is not known when they start (the posts file) are always
-ZIP64, so they may pass 4 GiB; the archive switches to ZIP64 end records by
-itself when it needs them (over 65,535 entries or 4 GiB of offsets).
+ZIP64, so they may pass 4 GiB; a stored file (media) is ZIP64 when its size,
+known before it starts, comes near 4 GiB (zipfile's rule: over
+``ZIP64_LIMIT / 1.05``), so smaller ones keep their plain headers; the
+archive switches to ZIP64 end records and offsets by itself when it needs
+them (over 65,535 entries or 4 GiB of offsets).
 
 Calls are blocking (compression, file reads): run them off the event loop,
 one at a time.
 """
 
+import struct
+import tempfile
 import zipfile
 
 COMPRESS_LEVEL = 3  # zlib's fast deflate: ~3x the speed of the default 6, ~15 % bigger
@@ -48,6 +55,8 @@ class ZipStream:
         self._zip = zipfile.ZipFile(self._sink, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
         self._level = compresslevel
         self._entry = None
+        self._records = tempfile.TemporaryFile()
+        self._count = 0
 
     def start(self, name, date_time):
         """Start a compressed entry of unknown size; then ``write`` and ``end``."""
@@ -68,6 +77,7 @@ class ZipStream:
     def end(self):
         self._entry.close()
         self._entry = None
+        self._spill()
         return self._sink.take()
 
     def add_bytes(self, name, data, date_time):
@@ -79,12 +89,13 @@ class ZipStream:
         info = zipfile.ZipInfo(name, date_time=date_time)
         info.external_attr = (0o40755 << 16) | 0x10  # MS-DOS directory flag
         self._zip.writestr(info, b"")
+        self._spill()
         return self._sink.take()
 
-    def add_file(self, name, blocks, date_time):
-        """An entry holding the byte strings of ``blocks``, stored (media is
-        compressed already), as a generator of archive bytes, one block at a
-        time.
+    def add_file(self, name, blocks, date_time, size):
+        """An entry holding the ``size`` bytes of the byte strings of
+        ``blocks``, stored (media is compressed already), as a generator of
+        archive bytes, one block at a time.
 
         If ``blocks`` raises, the entry is closed and left out of the central
         directory, and the exception propagates: every ZIP reader that reads
@@ -94,6 +105,7 @@ class ZipStream:
         info = zipfile.ZipInfo(name, date_time=date_time)
         info.compress_type = zipfile.ZIP_STORED
         info.external_attr = 0o644 << 16
+        info.file_size = size  # zipfile makes the entry ZIP64 by it
         entry = self._zip.open(info, "w")
         yield self._sink.take()
         try:
@@ -106,12 +118,29 @@ class ZipStream:
             del self._zip.NameToInfo[name]
             raise
         entry.close()
+        self._spill()
         yield self._sink.take()
 
-    def close(self):
-        """The central directory: the archive is complete."""
+    def _spill(self):
+        """The finished entries' central directory records to the temporary file."""
+        for info in self._zip.filelist:
+            self._records.write(_central_record(info))
+        self._count += len(self._zip.filelist)
+        self._zip.filelist.clear()
+        self._zip.NameToInfo.clear()
+
+    def close(self, block_size=1 << 20):
+        """The central directory and the end records, as a generator of
+        blocks: once it is exhausted, the archive is complete."""
+        offset = self._zip.start_dir  # where the central directory starts
+        size = self._records.tell()
+        self._records.seek(0)
+        while block := self._records.read(block_size):
+            yield block
+        yield _end_records(self._count, size, offset)
+        self._zip._didModify = False  # its end records are written above
         self._zip.close()
-        return self._sink.take()
+        self._records.close()
 
     def abandon(self):
         """Drop an archive that will not be finished (after ``close``, nothing)."""
@@ -122,4 +151,87 @@ class ZipStream:
         except (ValueError, OSError):  # a write handle still open
             pass
         self._entry = None
+        self._records.close()
         self._sink.take()
+
+
+def _central_record(info):
+    """The central directory record of ``info``, as zipfile's
+    ``_write_end_record`` writes it: ZIP64 sizes and offset where they pass
+    ``ZIP64_LIMIT``."""
+    limit = zipfile.ZIP64_LIMIT
+    dt = info.date_time
+    dosdate = (dt[0] - 1980) << 9 | dt[1] << 5 | dt[2]
+    dostime = dt[3] << 11 | dt[4] << 5 | (dt[5] // 2)
+    file_size, compress_size, offset = info.file_size, info.compress_size, info.header_offset
+    zip64 = []
+    if file_size > limit or compress_size > limit:
+        zip64 += [file_size, compress_size]
+        file_size = compress_size = 0xFFFFFFFF
+    if offset > limit:
+        zip64.append(offset)
+        offset = 0xFFFFFFFF
+    extra = info.extra
+    version = 0
+    if zip64:
+        extra = struct.pack("<HH" + "Q" * len(zip64), 1, 8 * len(zip64), *zip64) + extra
+        version = zipfile.ZIP64_VERSION
+    name, flag_bits = info._encodeFilenameFlags()
+    record = struct.pack(
+        zipfile.structCentralDir,
+        zipfile.stringCentralDir,
+        max(version, info.create_version),
+        info.create_system,
+        max(version, info.extract_version),
+        info.reserved,
+        flag_bits,
+        info.compress_type,
+        dostime,
+        dosdate,
+        info.CRC,
+        compress_size,
+        file_size,
+        len(name),
+        len(extra),
+        len(info.comment),
+        0,
+        info.internal_attr,
+        info.external_attr,
+        offset,
+    )
+    return record + name + extra + info.comment
+
+
+def _end_records(count, size, offset):
+    """The end of central directory record, after the ZIP64 one and its
+    locator when the count, the offset or the size needs them (as zipfile)."""
+    records = b""
+    if (
+        count > zipfile.ZIP_FILECOUNT_LIMIT
+        or offset > zipfile.ZIP64_LIMIT
+        or size > zipfile.ZIP64_LIMIT
+    ):
+        records += struct.pack(
+            zipfile.structEndArchive64,
+            zipfile.stringEndArchive64,
+            44,
+            45,
+            45,
+            0,
+            0,
+            count,
+            count,
+            size,
+            offset,
+        )
+        records += struct.pack(
+            zipfile.structEndArchive64Locator,
+            zipfile.stringEndArchive64Locator,
+            0,
+            offset + size,
+            1,
+        )
+        count, size, offset = min(count, 0xFFFF), min(size, 0xFFFFFFFF), min(offset, 0xFFFFFFFF)
+    return records + struct.pack(
+        zipfile.structEndArchive, zipfile.stringEndArchive, 0, 0, count, count, size, offset, 0
+    )

@@ -19,9 +19,10 @@ import sqlite_utils
 from click.testing import CliRunner
 from datasette.cli import cli
 
-from datasette_bsky_export import engine, media
-from dsclient import make_datasette, plugin
+from datasette_bsky_export import engine, media, streaming
+from dsclient import cookies, make_datasette, plugin
 from helpers import FIXTURES
+from test_access import finish, stalled
 
 DID1 = "did:plc:bannd6yz2emrvftva2hipgad"
 SECRET = b"secret outside the media root"
@@ -161,7 +162,7 @@ def media_archive(tmp_path, file_paths):
     return path
 
 
-def dir_export(db, root):
+def dir_export(db, root, allow_hard_links=False):
     """``(files of the export directory by path, warnings)`` from the CLI."""
     output = db.parent / "out"
     shutil.rmtree(output, ignore_errors=True)
@@ -177,7 +178,8 @@ def dir_export(db, root):
             str(root),
             "--output",
             str(output),
-        ],
+        ]
+        + (["--allow-hard-links"] if allow_hard_links else []),
     )
     assert result.exit_code == 0, result.output
     (folder,) = (output / DID1).iterdir()
@@ -190,9 +192,10 @@ def dir_export(db, root):
     return files, result.stderr.splitlines()
 
 
-def zip_export(db, root):
+def zip_export(db, root, allow_hard_links=False):
     """``(entries of export.zip by name, warnings logged)`` from Datasette."""
-    ds = make_datasette([db], plugin(media_root=str(root)))
+    settings = {"allow_hard_links": True} if allow_hard_links else {}
+    ds = make_datasette([db], plugin(media_root=str(root), **settings))
     records = []
     handler = logging.Handler()
     handler.emit = records.append
@@ -399,3 +402,105 @@ def test_file_name_not_utf8_is_skipped(tmp_path, root, adapter):
     files, warnings = EXPORTS[adapter](db, root)
     only_ok(files, warnings)
     assert len([w for w in warnings if "is not a UTF-8 file name" in w]) == 1
+
+
+def post_uris(db):
+    conn = sqlite3.connect(str(db))
+    uris = dict(conn.execute("SELECT file_path, post_uri FROM media"))
+    conn.close()
+    return uris
+
+
+@pytest.mark.parametrize("allow", [False, True], ids=["refused", "allowed"])
+@pytest.mark.parametrize("adapter", EXPORTS)
+def test_hard_link_to_an_outside_file(tmp_path, root, adapter, allow):
+    """A file of the root that is a hard link (here to a file outside it)
+    is left out with a warning naming its post and its file_path, the
+    export goes on; with allow_hard_links (--allow-hard-links) it is copied."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.jpg").write_bytes(SECRET)
+    os.link(outside / "secret.jpg", root / "linked.jpg")
+    db = media_archive(tmp_path, ["ok.jpg", "linked.jpg"])
+    files, warnings = EXPORTS[adapter](db, root, allow_hard_links=allow)
+    if allow:
+        assert files["media/linked.jpg"] == SECRET
+        assert json.loads(files["manifest.json"])["media_count"] == 2
+        assert not [w for w in warnings if "not exported" in w]
+    else:
+        only_ok(files, warnings)
+        (warning,) = [w for w in warnings if "not exported" in w]
+        assert repr(post_uris(db)["linked.jpg"]) in warning
+        assert "'linked.jpg' has 2 hard links" in warning
+
+
+@pytest.mark.parametrize("allow", [False, True], ids=["refused", "allowed"])
+def test_media_count_counts_a_hard_link_as_missing(tmp_path, root, allow):
+    """media.json counts what an export would copy: a refused hard link is missing."""
+    os.link(root / "ok.jpg", root / "twin.jpg")
+    db = media_archive(tmp_path, ["ok.jpg", "twin.jpg", "missing.jpg"])
+    settings = {"allow_hard_links": True} if allow else {}
+    ds = make_datasette([db], plugin(media_root=str(root), **settings))
+    response = asyncio.run(ds.client.get("/media/-/bsky-export/media.json?did=" + DID1))
+    found = 2 if allow else 0  # ok.jpg has two links as well
+    assert response.json() == {
+        "found": found,
+        "total": 3,
+        "message": "%d of 3 media files found; %d missing" % (found, 3 - found),
+    }
+
+
+@pytest.mark.asyncio
+async def test_media_count_takes_a_download_slot(tmp_path, root):
+    """media.json walks every media row of the selection: like a download it
+    is refused (429) while its actor holds every slot it may, and gives its
+    slot back when it has answered."""
+    db = media_archive(tmp_path, ["ok.jpg", "missing.jpg"])
+    ds = make_datasette([db], plugin(media_root=str(root), max_downloads_per_actor=2))
+    path = "/media/-/bsky-export/media.json?did=" + DID1
+    running = [await stalled(ds, {"id": "alice"}, "/media/-/bsky-export/posts.json") for _ in "ab"]
+    refused = await ds.client.get(path, cookies=cookies(ds, {"id": "alice"}))
+    assert refused.status_code == 429
+    assert "You have 2 downloads running already" in refused.json()["error"]
+    other = await ds.client.get(path, cookies=cookies(ds, {"id": "bob"}))
+    assert other.status_code == 200 and other.json()["found"] == 1
+    await finish(*running)
+    again = await ds.client.get(path, cookies=cookies(ds, {"id": "alice"}))
+    assert again.status_code == 200 and again.json()["total"] == 2
+    assert not streaming.DownloadSlots.of(ds, {}).per_actor  # every slot given back
+
+
+# --------------------------------------------------------------------------
+# The walk's memory: DiskSet
+
+
+def test_disk_set_keeps_exact_members(monkeypatch):
+    """Members are compared exactly (text by its code points, even
+    surrogates; other values by type), and its memory stays within its page
+    cache however many it holds (SQLite spills the rest to a temporary file)."""
+    members = [
+        "a.jpg",
+        "A.jpg",
+        "caf\u00e9.jpg",
+        "cafe\u0301.jpg",
+        "bad-\udcff.jpg",
+        "\ud800",
+        5,
+        "5",
+    ]
+    members += [None, b"5", 5.5, ""]
+    disk = media.DiskSet()
+    assert [disk.add(m) for m in members] == [True] * len(members)
+    assert [disk.add(m) for m in members] == [False] * len(members)
+    assert all(m in disk for m in members) and "b.jpg" not in disk
+    assert len(disk) == len(members)
+    disk.close()
+    monkeypatch.setattr(media, "DISK_SET_CACHE_KIB", 64)
+    disk = media.DiskSet()
+    names = ["data/media/%064x.jpg" % (i * 7919) for i in range(20_000)]
+    assert all(disk.add(name) for name in names)
+    assert not any(disk.add(name) for name in names[::97])
+    pages = disk._db.execute("PRAGMA page_count").fetchone()[0]
+    assert pages * 4096 > 64 * 1024 * 10  # the set is ten times its cache
+    assert len(disk) == len(names)
+    disk.close()

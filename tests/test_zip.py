@@ -8,6 +8,7 @@ import os
 import shutil
 import struct
 import subprocess
+import tracemalloc
 import warnings
 import zipfile
 
@@ -41,11 +42,11 @@ def test_round_trip():
         parts.append(z.write(text[i : i + 50000]))
     parts.append(z.end())
     parts.append(z.add_dir("d/2025/media/", WHEN))
-    pieces = list(z.add_file("d/2025/media/photo.jpg", blocks(photo), WHEN))
+    pieces = list(z.add_file("d/2025/media/photo.jpg", blocks(photo), WHEN, len(photo)))
     assert len(pieces) >= 4  # one block at a time, not the whole file
     parts += pieces
     parts.append(z.add_bytes("d/2025/manifest.json", b'{"post_count": 20000}\n', WHEN))
-    parts.append(z.close())
+    parts += z.close()
     archive = read(b"".join(parts))
     assert archive.namelist() == [
         "d/2025/posts.json",
@@ -69,12 +70,10 @@ def test_posts_entry_is_zip64_from_its_local_header():
     """Its size is unknown when it starts, so it may pass 4 GiB."""
     z = zipstream.ZipStream()
     header = z.start("posts.json", WHEN)
-    name_length, extra_length = struct.unpack("<HH", header[26:30])
-    extra = header[30 + name_length : 30 + name_length + extra_length]
-    assert struct.unpack("<H", extra[:2])[0] == 0x0001  # the ZIP64 extra field
+    assert zip64_extra(header) == 0x0001
     assert struct.unpack("<H", header[4:6])[0] >= 45  # version needed: ZIP64
     z.write(b"[]\n")
-    data = header + z.end() + z.close()
+    data = header + z.end() + b"".join(z.close())
     assert read(data).read("posts.json") == b"[]\n"
 
 
@@ -88,12 +87,91 @@ def test_zip64_sizes_offsets_and_counts(monkeypatch):
     parts = [z.start("posts.csv", WHEN), z.write(big), z.end()]
     for i in range(30):
         parts.append(z.add_bytes("media/%02d.jpg" % i, os.urandom(300), WHEN))
-    parts.append(z.close())
+    parts += z.close()
     data = b"".join(parts)
     assert b"PK\x06\x06" in data and b"PK\x06\x07" in data  # ZIP64 end records
     archive = read(data)
     assert len(archive.namelist()) == 31
     assert archive.read("posts.csv") == big
+
+
+def zip64_extra(header):
+    """The ZIP64 extra field's id in a local header, or None."""
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    extra = header[30 + name_length : 30 + name_length + extra_length]
+    return struct.unpack("<H", extra[:2])[0] if extra else None
+
+
+def test_stored_entry_is_zip64_when_its_size_needs_it(monkeypatch):
+    """A media file of 4 GiB or more (here past a lowered limit) is a ZIP64
+    entry from its local header on, and the offsets after it are ZIP64 too;
+    a smaller one keeps the plain header it always had."""
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 4096)
+    z = zipstream.ZipStream()
+    big, small = os.urandom(5000), os.urandom(3000)
+    parts = list(z.add_file("media/big.jpg", blocks(big, 1000), WHEN, len(big)))
+    assert zip64_extra(parts[0]) == 0x0001
+    small_parts = list(z.add_file("media/small.jpg", blocks(small, 1000), WHEN, len(small)))
+    assert zip64_extra(small_parts[0]) is None
+    archive = read(b"".join(parts + small_parts + list(z.close())))
+    assert archive.read("media/big.jpg") == big
+    assert archive.read("media/small.jpg") == small
+    assert archive.getinfo("media/small.jpg").header_offset > 4096
+
+
+def build(z):
+    """An archive of every kind of entry, big enough to pass lowered limits."""
+    random = __import__("random").Random(5)
+    parts = [z.start("posts.csv", WHEN), z.write(random.randbytes(6000)), z.end()]
+    parts.append(z.add_dir("media/", WHEN))
+    for i in range(30):
+        data = random.randbytes(random.choice([10, 300, 5000]))
+        parts += z.add_file("media/%02d-caf\u00e9.jpg" % i, blocks(data, 1000), WHEN, len(data))
+    parts.append(z.add_bytes("manifest.json", b"{}", WHEN))
+    return b"".join(parts + list(z.close()))
+
+
+@pytest.mark.parametrize("limits", ["plain", "zip64"])
+def test_central_directory_is_zipfiles_own(monkeypatch, limits):
+    """The central directory, spilled to a temporary file entry by entry,
+    then streamed, is byte for byte the one zipfile writes from its list of
+    ZipInfo (ZIP64 sizes, offsets, count and end records included)."""
+    if limits == "zip64":
+        monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 4096)
+        monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 20)
+    ours = build(zipstream.ZipStream())
+
+    def zipfiles_close(self):
+        self._zip.close()
+        yield self._sink.take()
+
+    monkeypatch.setattr(zipstream.ZipStream, "_spill", lambda self: None)
+    monkeypatch.setattr(zipstream.ZipStream, "close", zipfiles_close)
+    assert ours == build(zipstream.ZipStream())
+    assert (b"PK\x06\x06" in ours) == (limits == "zip64")
+    assert len(read(ours).namelist()) == 33
+
+
+def test_memory_does_not_grow_with_entries(tmp_path):
+    """What a ZipStream holds while it writes 20,000 entries: their central
+    directory is on disk, not in memory."""
+    z = zipstream.ZipStream()
+    with open(tmp_path / "many.zip", "wb") as out:
+        tracemalloc.start()
+        try:
+            for i in range(20_000):
+                for piece in z.add_file("media/%064x.jpg" % i, iter([b"x" * 100]), WHEN, 100):
+                    out.write(piece)
+                if i == 999:
+                    after_1000 = tracemalloc.get_traced_memory()[0]
+            grown = tracemalloc.get_traced_memory()[0] - after_1000
+        finally:
+            tracemalloc.stop()
+        for piece in z.close():
+            out.write(piece)
+    assert grown < 100_000  # a ZipInfo each would be about 8 MB
+    archive = read((tmp_path / "many.zip").read_bytes())
+    assert len(archive.namelist()) == 20_000
 
 
 class Changed(Exception):
@@ -112,13 +190,13 @@ def test_entry_that_fails_is_left_out(tmp_path, data):
     only the other entries, whatever follows (even one of the same name)."""
     z = zipstream.ZipStream()
     parts = [z.add_bytes("a.txt", b"a", WHEN), z.add_dir("media/", WHEN)]
-    pieces = z.add_file("media/x.jpg", failing(data), WHEN)
+    pieces = z.add_file("media/x.jpg", failing(data), WHEN, len(data))
     with pytest.raises(Changed):
         for piece in pieces:
             parts.append(piece)
-    parts += z.add_file("media/x.jpg", blocks(b"good"), WHEN)
+    parts += z.add_file("media/x.jpg", blocks(b"good"), WHEN, 4)
     parts.append(z.add_bytes("b.txt", b"b", WHEN))
-    parts.append(z.close())
+    parts += z.close()
     data = b"".join(parts)
     archive = read(data)
     assert archive.namelist() == ["a.txt", "media/", "media/x.jpg", "b.txt"]
@@ -140,7 +218,7 @@ def test_abandon_releases_everything():
         z.write(b"[")
         z.abandon()
         z = zipstream.ZipStream()
-        pieces = z.add_file("p.jpg", blocks(b"x" * (BLOCK * 2)), WHEN)
+        pieces = z.add_file("p.jpg", blocks(b"x" * (BLOCK * 2)), WHEN, BLOCK * 2)
         next(pieces)
         pieces.close()
         z.abandon()
@@ -153,7 +231,7 @@ def test_compress_level_is_applied():
     sizes = {}
     for level in (1, 9):
         z = zipstream.ZipStream(compresslevel=level)
-        data = z.start("posts.json", WHEN) + z.write(text) + z.end() + z.close()
+        data = z.start("posts.json", WHEN) + z.write(text) + z.end() + b"".join(z.close())
         assert read(data).read("posts.json") == text
         sizes[level] = len(data)
     assert sizes[9] < sizes[1] * 0.95
