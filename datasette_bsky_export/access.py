@@ -57,9 +57,13 @@ async def check_view(datasette, actor, database, table, consequence=""):
 
 
 def actor_id(actor):
-    """The actor's id as text, or None for anonymous requests."""
-    if isinstance(actor, dict) and actor.get("id") not in (None, ""):
-        return str(actor["id"])
+    """The actor's id, or None for anonymous requests. Only a non-empty
+    string ``id`` identifies an actor (for ``restrict_to_actor``, the
+    download limits and progress ownership): ``{"id": 1}`` is not
+    ``{"id": "1"}``, as in Datasette, and an actor whose ``id`` is a number,
+    a boolean, a list, missing or empty counts as no actor."""
+    if isinstance(actor, dict) and isinstance(actor.get("id"), str) and actor["id"]:
+        return actor["id"]
     return None
 
 

@@ -122,6 +122,28 @@ async def test_same_id_for_two_actors_is_two_entries(ds):
     assert (alice.json()["total"], bob.json()["total"]) == (107, 0)
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("owner", ["1", "True"])
+async def test_only_a_string_id_owns_an_entry(ds, owner):
+    """{"id": 1} is not {"id": "1"}, nor {"id": true} {"id": "True"}: an
+    id that is not a string is no actor, as anonymous."""
+    await download(ds, ID, actor=owner)
+    entry = progress.registry(ds).get("realistic", ID, {"id": owner})
+    entry.state, entry.ended_at = "running", None
+    for other in (1, True, ["a"], None):
+        theirs = await ds.client.get(progress_url(ID), cookies=as_actor(ds, other))
+        assert theirs.status_code == 404
+        assert (await post(ds, progress_url(ID, "/cancel"), other)).status_code == 404
+    assert not entry.cancel_requested
+    mine = await ds.client.get(progress_url(ID), cookies=as_actor(ds, owner))
+    assert mine.status_code == 200 and mine.json()["posts"] == 107
+    await download(ds, OTHER_ID, actor=int(owner) if owner == "1" else True)
+    for actor, status in (({"id": owner}, 404), (None, 200), ({"id": {}}, 200), ({}, 200)):
+        sent = cookies(ds, actor) if actor is not None else None
+        answer = await ds.client.get(progress_url(OTHER_ID), cookies=sent)
+        assert answer.status_code == status, actor
+
+
 async def page_token(ds, actor):
     """The csrftoken the export page's cancel form carries, and the cookies it set."""
     page = await ds.client.get("/realistic/-/bsky-export", cookies=as_actor(ds, actor))
