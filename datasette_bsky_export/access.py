@@ -15,6 +15,8 @@ from .engine import short_repr
 from .errors import HttpError
 
 PLUGIN = "datasette-bsky-export"
+# Sent by the export page and the progress endpoints: no other site may frame them.
+NOT_FRAMEABLE = {"x-frame-options": "DENY", "content-security-policy": "frame-ancestors 'none'"}
 
 
 def plugin_config(datasette, database):

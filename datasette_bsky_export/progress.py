@@ -21,7 +21,7 @@ import weakref
 from datasette import Response
 from datasette.utils import tilde_decode
 
-from .access import actor_id
+from .access import NOT_FRAMEABLE, actor_id
 
 MAX_ENTRIES = 200
 KEEP_FINISHED = 300.0  # seconds a finished entry stays readable
@@ -181,7 +181,7 @@ def _find(datasette, request):
 
 
 def _answer(entry):
-    headers = {"cache-control": "no-store"}
+    headers = {"cache-control": "no-store", **NOT_FRAMEABLE}
     if entry is None:
         return Response.json(
             {"ok": False, "error": "No such export in progress", "status": 404},
@@ -197,7 +197,7 @@ async def progress_json(datasette, request):
         return Response.json(
             {"ok": False, "error": "Use GET", "status": 405},
             status=405,
-            headers={"allow": "GET, HEAD"},
+            headers={"allow": "GET, HEAD", **NOT_FRAMEABLE},
         )
     return _answer(_find(datasette, request))
 
@@ -209,7 +209,7 @@ async def cancel(datasette, request):
         return Response.json(
             {"ok": False, "error": "Use POST to cancel", "status": 405},
             status=405,
-            headers={"allow": "POST"},
+            headers={"allow": "POST", **NOT_FRAMEABLE},
         )
     entry = _find(datasette, request)
     if entry is not None:

@@ -115,7 +115,11 @@ async def export_page(datasette, request):
     if request.method not in ("GET", "HEAD"):
         # Datasette has no exception for 405: answered as the downloads are.
         return await error_response(
-            datasette, request, HttpError(405, "The export page only answers GET", _ONLY_GET)
+            datasette,
+            request,
+            HttpError(
+                405, "The export page only answers GET", {**_ONLY_GET, **access.NOT_FRAMEABLE}
+            ),
         )
     try:
         db = params.database(datasette, request)
@@ -143,7 +147,9 @@ async def export_page(datasette, request):
         await _page_context(datasette, request, db, config, values, error),
         request=request,
     )
-    return Response.html(body, status=status, headers={"cache-control": "no-store"})
+    return Response.html(
+        body, status=status, headers={"cache-control": "no-store", **access.NOT_FRAMEABLE}
+    )
 
 
 async def _page_context(datasette, request, db, config, values, error):

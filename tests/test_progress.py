@@ -298,3 +298,37 @@ async def test_rejected_row_fails_with_uri_and_column(tmp_path, monkeypatch, ind
     assert entry["state"] == "failed"
     assert entry["error"].startswith("The export failed: post %s: column reply_parent: " % uri)
     assert entry["posts"] == (index // 100) * 100
+
+
+# --------------------------------------------------------------------------
+# Not frameable: the export page and the progress endpoints
+
+
+PAGE = "/realistic/-/bsky-export"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "method, path, status",
+    [
+        ("GET", PAGE, 200),
+        ("HEAD", PAGE, 200),
+        ("GET", PAGE + "?format=json&start_date=2024-02-30", 400),
+        ("POST", PAGE, 405),
+        ("GET", progress_url(ID), 200),
+        ("GET", progress_url(OTHER_ID), 404),
+        ("POST", progress_url(ID), 405),
+        ("POST", progress_url(ID, "/cancel"), 200),
+        ("POST", progress_url(OTHER_ID, "/cancel"), 404),
+        ("GET", progress_url(ID, "/cancel"), 405),
+    ],
+)
+async def test_page_and_progress_are_not_frameable(ds, method, path, status):
+    await download(ds, ID)
+    if method == "POST" and path.endswith("/cancel"):
+        response = await post(ds, path, None)
+    else:
+        response = await ds.client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["content-security-policy"] == "frame-ancestors 'none'"
