@@ -91,11 +91,19 @@ async def _first_chunk(chunks, label, tracked):
 
 async def _track(datasette, db, actor, progress_id, options):
     """The progress entry of a download given ``progress=<id>`` (its total
-    counted first), else ``progress.Untracked``."""
+    counted first), else (or when the registry has no room) ``progress.Untracked``."""
     if progress_id is None:
         return progress.Untracked()
     total = await streaming.run_page(datasette, db, lambda conn: engine.count(conn, options))
-    return progress.registry(datasette).start(db.name, progress_id, actor, total)
+    entry = progress.registry(datasette).start(db.name, progress_id, actor, total)
+    if entry is None:
+        log.warning(
+            "%s: progress registry full; download with progress=%s goes on untracked",
+            access.PLUGIN,
+            progress_id,
+        )
+        return progress.Untracked()
+    return entry
 
 
 async def _posts_chunks(datasette, db, export):
