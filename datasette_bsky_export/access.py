@@ -69,6 +69,17 @@ def actor_id(actor):
     return None
 
 
+def download_owner(request):
+    """Whose download slots a request takes: a signed-in actor's, else its
+    client address (the ASGI scope's ``client``), so that one anonymous
+    client cannot take another's slots."""
+    own = actor_id(request.actor)
+    if own is not None:
+        return ("actor", own)
+    client = request.scope.get("client")
+    return ("address", client[0] if client else None)
+
+
 def scoped_did(config, actor, did):
     """The DID to export. With ``restrict_to_actor``, only the actor's own."""
     if not config.get("restrict_to_actor"):

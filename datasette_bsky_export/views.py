@@ -65,7 +65,7 @@ async def download(datasette, request, receive):
         content_type = _CONTENT_TYPES["zip" if is_zip else fmt]
         if request.method == "HEAD":
             return Response("", headers=headers, content_type=content_type)
-        slot = streaming.DownloadSlots.of(datasette, config).take(access.actor_id(request.actor))
+        slot = streaming.DownloadSlots.of(datasette, config).take(access.download_owner(request))
         label = "%s %s" % (request.method, request.full_path)
         try:
             tracked = await _track(datasette, db, request.actor, progress_id, options)
@@ -76,7 +76,16 @@ async def download(datasette, request, receive):
     except HttpError as e:
         return await error_response(datasette, request, e)
     return streaming.ExportStream(
-        first, chunks, export, receive, headers, content_type, label, slot, tracked
+        first,
+        chunks,
+        export,
+        receive,
+        headers,
+        content_type,
+        label,
+        slot,
+        tracked,
+        streaming.stall_timeout(config),
     )
 
 
