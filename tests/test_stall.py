@@ -115,9 +115,7 @@ def test_stalled_clients_lose_their_slots(stalls, serve, sockets):
     ids = ["stalled-client-%04d" % i for i in range(STALLED)]
     stalled = [stalled_socket(sockets, server, PATH + "?progress=" + i) for i in ids]
     started = time.monotonic()
-    wait_until(
-        lambda: all(entry(server, i).get("state") == "running" for i in ids), 10, "not started"
-    )
+    wait_until(lambda: all("state" in entry(server, i) for i in ids), 10, "not started")
     # Another address's download is not refused, whatever 127.0.0.1 holds.
     assert get(server, PATH, source="127.0.0.2")[::2] == (200, expected)
     # Within 10 s the stalled downloads are cut off, and 127.0.0.1 downloads again.
