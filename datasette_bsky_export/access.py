@@ -18,6 +18,8 @@ from .errors import HttpError
 PLUGIN = "datasette-bsky-export"
 # The AT Protocol's DID syntax: did:<method>:<method-specific id>.
 _DID = re.compile(r"did:[a-z]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._-]\Z")
+# Sent by the export page and the progress endpoints: no other site may frame them.
+NOT_FRAMEABLE = {"x-frame-options": "DENY", "content-security-policy": "frame-ancestors 'none'"}
 
 
 def plugin_config(datasette, database):
@@ -60,9 +62,13 @@ async def check_view(datasette, actor, database, table, consequence=""):
 
 
 def actor_id(actor):
-    """The actor's id as text, or None for anonymous requests."""
-    if isinstance(actor, dict) and actor.get("id") not in (None, ""):
-        return str(actor["id"])
+    """The actor's id, or None for anonymous requests. Only a non-empty
+    string ``id`` identifies an actor (for ``restrict_to_actor``, the
+    download limits and progress ownership): ``{"id": 1}`` is not
+    ``{"id": "1"}``, as in Datasette, and an actor whose ``id`` is a number,
+    a boolean, a list, missing or empty counts as no actor."""
+    if isinstance(actor, dict) and isinstance(actor.get("id"), str) and actor["id"]:
+        return actor["id"]
     return None
 
 
@@ -78,6 +84,17 @@ def not_a_did(config, actor):
         "did:plc:z72i7hdynmk6r22z27h6tvur or did:web:example.com (as in the posts' did "
         "column). Ask the administrator to give your account its DID as actor id." % short_repr(own)
     )
+
+
+def download_owner(request):
+    """Whose download slots a request takes: a signed-in actor's, else its
+    client address (the ASGI scope's ``client``), so that one anonymous
+    client cannot take another's slots."""
+    own = actor_id(request.actor)
+    if own is not None:
+        return ("actor", own)
+    client = request.scope.get("client")
+    return ("address", client[0] if client else None)
 
 
 def scoped_did(config, actor, did):

@@ -7,10 +7,16 @@ export page polls it (``GET .../progress/<id>.json``) and may cancel it
 Entries live in memory only, one registry per Datasette instance. Each
 belongs to the actor who started the download (anonymous users are one
 actor, ``None``): another actor's id answers exactly like an unknown one.
-The registry is bounded: at most MAX_ENTRIES entries (the oldest finished
-ones go first, then the oldest running ones, whose downloads go on without
-progress), and a finished entry is freed KEEP_FINISHED seconds after it
-ended.
+The registry is bounded, and no actor can push out another's entries:
+
+* a finished entry is freed KEEP_FINISHED seconds after it ended;
+* an actor holds at most MAX_PER_ACTOR entries: a new one frees that
+  actor's own oldest finished entry;
+* all actors together hold at most MAX_ENTRIES: a new one may free only its
+  own actor's oldest finished entry. When there is none, the download is not
+  tracked (it goes on, and the page says that live progress is
+  unavailable); running entries and other actors' entries stay until they
+  expire.
 """
 
 import collections
@@ -21,9 +27,10 @@ import weakref
 from datasette import Response
 from datasette.utils import tilde_decode
 
-from .access import actor_id
+from .access import NOT_FRAMEABLE, actor_id
 
-MAX_ENTRIES = 200
+MAX_ENTRIES = 1000
+MAX_PER_ACTOR = 50
 KEEP_FINISHED = 300.0  # seconds a finished entry stays readable
 ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 STATES = ("running", "done", "failed", "cancelled")
@@ -95,10 +102,17 @@ class Entry:
 
 
 class Registry:
-    """Entries by (actor, id), bounded in count and age."""
+    """Entries by (actor, id), bounded in count and age, per actor and in all."""
 
-    def __init__(self, max_entries=MAX_ENTRIES, keep_finished=KEEP_FINISHED, clock=time.monotonic):
+    def __init__(
+        self,
+        max_entries=MAX_ENTRIES,
+        keep_finished=KEEP_FINISHED,
+        clock=time.monotonic,
+        max_per_actor=MAX_PER_ACTOR,
+    ):
         self.max_entries = max_entries
+        self.max_per_actor = max_per_actor
         self.keep_finished = keep_finished
         self.clock = clock
         self.entries = collections.OrderedDict()  # oldest first
@@ -107,13 +121,20 @@ class Registry:
         return len(self.entries)
 
     def start(self, database, entry_id, actor, total):
-        """A new running entry (replacing the actor's earlier one with this id)."""
-        key = (database, actor_id(actor), entry_id)
+        """A new running entry (replacing the actor's earlier one with this
+        id), or None when the bounds leave no room for it (see the module)."""
+        owner = actor_id(actor)
+        key = (database, owner, entry_id)
         self.entries.pop(key, None)
         self.prune()
-        while len(self.entries) >= self.max_entries:
-            self._evict_one()
-        entry = self.entries[key] = Entry(entry_id, key[1], total, self.clock)
+        own = [k for k in self.entries if k[1] == owner]
+        finished = [k for k in own if self.entries[k].state != "running"]
+        while len(own) >= self.max_per_actor or len(self.entries) >= self.max_entries:
+            if not finished:
+                return None
+            del self.entries[finished[0]]
+            own.remove(finished.pop(0))
+        entry = self.entries[key] = Entry(entry_id, owner, total, self.clock)
         return entry
 
     def get(self, database, entry_id, actor):
@@ -131,13 +152,6 @@ class Registry:
         ]
         for key in expired:
             del self.entries[key]
-
-    def _evict_one(self):
-        for key, entry in self.entries.items():
-            if entry.state != "running":
-                del self.entries[key]
-                return
-        self.entries.popitem(last=False)
 
 
 def registry(datasette):
@@ -181,7 +195,7 @@ def _find(datasette, request):
 
 
 def _answer(entry):
-    headers = {"cache-control": "no-store"}
+    headers = {"cache-control": "no-store", **NOT_FRAMEABLE}
     if entry is None:
         return Response.json(
             {"ok": False, "error": "No such export in progress", "status": 404},
@@ -197,7 +211,7 @@ async def progress_json(datasette, request):
         return Response.json(
             {"ok": False, "error": "Use GET", "status": 405},
             status=405,
-            headers={"allow": "GET, HEAD"},
+            headers={"allow": "GET, HEAD", **NOT_FRAMEABLE},
         )
     return _answer(_find(datasette, request))
 
@@ -209,7 +223,7 @@ async def cancel(datasette, request):
         return Response.json(
             {"ok": False, "error": "Use POST to cancel", "status": 405},
             status=405,
-            headers={"allow": "POST"},
+            headers={"allow": "POST", **NOT_FRAMEABLE},
         )
     entry = _find(datasette, request)
     if entry is not None:

@@ -12,7 +12,12 @@ when it is not.
   (default 20) in all; beyond them a 429 with ``Retry-After``.
 * ``ExportStream`` sends the chunks as ``http.response.body`` messages of at
   most ``MESSAGE_SIZE`` bytes, holding one chunk at a time: a client that
-  stops reading holds the export back instead of filling memory.
+  stops reading holds the export back instead of filling memory. Under
+  backpressure the server's ``send`` waits until the client has taken the
+  bytes already written (uvicorn: while its transport's write buffer is
+  full); a ``send`` that waits ``stall_timeout`` seconds (default
+  STALL_TIMEOUT) ends the download as failed, so a stalled client gives its
+  slot back.
 """
 
 import asyncio
@@ -31,6 +36,7 @@ MESSAGE_SIZE = 64 * 1024  # largest http.response.body message we send
 MAX_DOWNLOADS = 20
 MAX_DOWNLOADS_PER_ACTOR = 10
 RETRY_AFTER = 30  # seconds, in the 429's Retry-After
+STALL_TIMEOUT = 60  # seconds a client may accept no bytes before its download is ended
 
 log = logging.getLogger("datasette_bsky_export")
 _page_slots = weakref.WeakKeyDictionary()  # Datasette -> (event loop, asyncio.Semaphore)
@@ -72,7 +78,7 @@ class DownloadSlots:
         return slots
 
     def take(self, actor):
-        """A slot for ``actor`` (its id, None for anonymous), or HttpError 429."""
+        """A slot for ``actor`` (``access.download_owner``), or HttpError 429."""
         if self.per_actor[actor] >= self.most_per_actor:
             raise _too_many(
                 "You have %d downloads running already; wait for one to finish"
@@ -112,6 +118,11 @@ def _limit(config, key, default):
     return value
 
 
+def stall_timeout(config):
+    """Seconds a download's client may accept no bytes (``stall_timeout``)."""
+    return _limit(config, "stall_timeout", STALL_TIMEOUT)
+
+
 def _too_many(message):
     return HttpError(429, message, {"retry-after": str(RETRY_AFTER)})
 
@@ -127,10 +138,24 @@ class ExportStream(Response):
     The download's slot is released when the response ends, however. Its
     progress entry gets the posts and bytes sent after each chunk and how
     the download ended; a cancel asked on it stops the export before its
-    next page, cut off like a failure."""
+    next page, cut off like a failure. A message the client does not take
+    within ``stall_timeout`` seconds ends it as a failure too."""
 
-    def __init__(self, first, chunks, export, receive, headers, content_type, label, slot, tracked):
+    def __init__(
+        self,
+        first,
+        chunks,
+        export,
+        receive,
+        headers,
+        content_type,
+        label,
+        slot,
+        tracked,
+        stall_timeout=STALL_TIMEOUT,
+    ):
         super().__init__(b"", headers=headers, content_type=content_type)
+        self.stall_timeout = stall_timeout
         self.tracked = tracked  # a progress entry (or Untracked): posts and bytes sent, cancel
         self.first = first
         self.chunks = chunks
@@ -150,10 +175,26 @@ class ExportStream(Response):
     async def asgi_send(self, send):
         gone = asyncio.ensure_future(_disconnect(self.receive))
         try:
-            await send(self._start())
+            await self._send(send, self._start())
             if await self._send_all(send, gone):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await self._send(
+                    send, {"type": "http.response.body", "body": b"", "more_body": False}
+                )
                 self.tracked.end("done")
+        except _Stalled:
+            log.warning(
+                "%s: %s: the client accepted no bytes for %s s after %d posts; "
+                "export stopped, response cut off, slot released",
+                PLUGIN,
+                self.label,
+                self.stall_timeout,
+                self.export.posts,
+            )
+            self.tracked.end(
+                "failed",
+                "The download was stopped: the client accepted no data for %s seconds"
+                % self.stall_timeout,
+            )
         except OSError as e:  # a server that raises on sending to a closed connection
             log.info("%s: %s: sending failed (%s); export stopped", PLUGIN, self.label, loggable(e))
         finally:
@@ -171,12 +212,13 @@ class ExportStream(Response):
             for start in range(0, len(chunk), MESSAGE_SIZE):
                 if gone.done():
                     break
-                await send(
+                await self._send(
+                    send,
                     {
                         "type": "http.response.body",
                         "body": chunk[start : start + MESSAGE_SIZE],
                         "more_body": True,
-                    }
+                    },
                 )
             self.tracked.sent(self.export.posts, len(chunk))
             chunk = None
@@ -214,6 +256,21 @@ class ExportStream(Response):
                 )
                 self.tracked.end("failed", failure_message(e))
                 return False
+
+    async def _send(self, send, message):
+        """``send(message)``, or _Stalled when it waits ``stall_timeout`` seconds."""
+        timer = asyncio.timeout(self.stall_timeout)
+        try:
+            async with timer:
+                await send(message)
+        except TimeoutError:
+            if timer.expired():
+                raise _Stalled from None
+            raise
+
+
+class _Stalled(Exception):
+    """The client accepted no bytes for ``stall_timeout`` seconds."""
 
 
 async def _disconnect(receive):

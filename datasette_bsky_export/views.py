@@ -65,7 +65,7 @@ async def download(datasette, request, receive):
         content_type = _CONTENT_TYPES["zip" if is_zip else fmt]
         if request.method == "HEAD":
             return Response("", headers=headers, content_type=content_type)
-        slot = streaming.DownloadSlots.of(datasette, config).take(access.actor_id(request.actor))
+        slot = streaming.DownloadSlots.of(datasette, config).take(access.download_owner(request))
         label = "%s %s" % (request.method, request.full_path)
         try:
             tracked = await _track(datasette, db, request.actor, progress_id, options)
@@ -76,7 +76,16 @@ async def download(datasette, request, receive):
     except HttpError as e:
         return await error_response(datasette, request, e)
     return streaming.ExportStream(
-        first, chunks, export, receive, headers, content_type, label, slot, tracked
+        first,
+        chunks,
+        export,
+        receive,
+        headers,
+        content_type,
+        label,
+        slot,
+        tracked,
+        streaming.stall_timeout(config),
     )
 
 
@@ -91,11 +100,19 @@ async def _first_chunk(chunks, label, tracked):
 
 async def _track(datasette, db, actor, progress_id, options):
     """The progress entry of a download given ``progress=<id>`` (its total
-    counted first), else ``progress.Untracked``."""
+    counted first), else (or when the registry has no room) ``progress.Untracked``."""
     if progress_id is None:
         return progress.Untracked()
     total = await streaming.run_page(datasette, db, lambda conn: engine.count(conn, options))
-    return progress.registry(datasette).start(db.name, progress_id, actor, total)
+    entry = progress.registry(datasette).start(db.name, progress_id, actor, total)
+    if entry is None:
+        log.warning(
+            "%s: progress registry full; download with progress=%s goes on untracked",
+            access.PLUGIN,
+            progress_id,
+        )
+        return progress.Untracked()
+    return entry
 
 
 async def _posts_chunks(datasette, db, export):
@@ -115,7 +132,11 @@ async def export_page(datasette, request):
     if request.method not in ("GET", "HEAD"):
         # Datasette has no exception for 405: answered as the downloads are.
         return await error_response(
-            datasette, request, HttpError(405, "The export page only answers GET", _ONLY_GET)
+            datasette,
+            request,
+            HttpError(
+                405, "The export page only answers GET", {**_ONLY_GET, **access.NOT_FRAMEABLE}
+            ),
         )
     try:
         db = params.database(datasette, request)
@@ -143,7 +164,9 @@ async def export_page(datasette, request):
         await _page_context(datasette, request, db, config, values, error),
         request=request,
     )
-    return Response.html(body, status=status, headers={"cache-control": "no-store"})
+    return Response.html(
+        body, status=status, headers={"cache-control": "no-store", **access.NOT_FRAMEABLE}
+    )
 
 
 async def _page_context(datasette, request, db, config, values, error):
@@ -230,7 +253,7 @@ async def media_count(datasette, request):
         did = access.scoped_did(config, request.actor, values.get("did"))
         options = params.options("json", did, values)
         root = await params.media_root(datasette, request, db, config)
-        slot = streaming.DownloadSlots.of(datasette, config).take(access.actor_id(request.actor))
+        slot = streaming.DownloadSlots.of(datasette, config).take(access.download_owner(request))
     except HttpError as e:
         return await error_response(datasette, request, e)
     try:  # a walk of every media row of the selection: it holds a slot as a download does

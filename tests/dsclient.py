@@ -35,8 +35,9 @@ def url(path, **params):
 class Client:
     """One request to the ASGI app, with control of ``http.disconnect``."""
 
-    def __init__(self, ds, path, query="", disconnect_after=None, actor=None):
+    def __init__(self, ds, path, query="", disconnect_after=None, actor=None, address="127.0.0.1"):
         self.ds = ds
+        self.address = address  # the client's address in the ASGI scope
         self.path = path
         self.query = query
         self.disconnect_after = disconnect_after  # body messages before the client leaves
@@ -73,7 +74,7 @@ class Client:
             "query_string": self.query.encode(),
             "root_path": "",
             "headers": self.headers,
-            "client": ("127.0.0.1", 50000),
+            "client": (self.address, 50000),
             "server": ("127.0.0.1", 8001),
         }
         await asyncio.wait_for(self.ds.app()(scope, self.receive, self.send), 60)

@@ -226,6 +226,44 @@ async def test_default_bounds_and_released_slots(archive, monkeypatch):
         assert not slots.per_actor
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name, query", [("posts.json", ""), ("export.zip", "format=csv&")])
+async def test_stalled_download_is_cut_off_after_stall_timeout(archive, caplog, name, query):
+    ds = make_datasette(
+        [archive("realistic.db")], plugin(stall_timeout=1, max_downloads_per_actor=1)
+    )
+    client = Stalled(ds, BASE + "/" + name)
+    client.query = query + "progress=stalled-download-01"
+    started = time.monotonic()
+    await asyncio.wait_for(client.run(), 10)  # returns although the client never reads
+    assert 1 <= time.monotonic() - started < 5
+    assert client.start["status"] == 200 and len(client.bodies) == 1 and not client.complete
+    assert not streaming.DownloadSlots.of(ds, {}).per_actor
+    answer = (await ds.client.get(BASE + "/progress/stalled-download-01.json")).json()
+    assert (answer["state"], answer["error"]) == (
+        "failed",
+        "The download was stopped: the client accepted no data for 1 seconds",
+    )
+    assert "the client accepted no bytes for 1 s after " in caplog.text
+    assert (await Client(ds, BASE + "/" + name, query).run()).complete
+
+
+@pytest.mark.asyncio
+async def test_slots_are_per_string_id_else_per_address(archive):
+    """{"id": 1} is no actor: its downloads take its address's slots, as
+    anonymous ones do, and not those of {"id": "1"}."""
+    ds = make_datasette([archive("realistic.db")], plugin(max_downloads_per_actor=2))
+    running = [await stalled(ds, {"id": 1}), await stalled(ds)]
+    assert {c.start["status"] for c, _ in running} == {200}
+    for actor in ({"id": 1}, {"id": True}, None):
+        refused = await Client(ds, BASE + "/posts.json", actor=actor).run()
+        assert refused.start["status"] == 429
+    assert (await Client(ds, BASE + "/posts.json", actor={"id": "1"}).run()).complete
+    elsewhere = await Client(ds, BASE + "/posts.json", actor={"id": 1}, address="192.0.2.1").run()
+    assert elsewhere.start["status"] == 200 and elsewhere.complete
+    await finish(*running)
+
+
 @pytest.mark.parametrize("value", [0, -1, "5", 2.5, None])
 def test_bad_limits_fall_back_to_the_defaults(value, caplog):
     slots = streaming.DownloadSlots.of(object.__new__(Datasette), {"max_downloads": value})

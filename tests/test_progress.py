@@ -122,6 +122,28 @@ async def test_same_id_for_two_actors_is_two_entries(ds):
     assert (alice.json()["total"], bob.json()["total"]) == (107, 0)
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("owner", ["1", "True"])
+async def test_only_a_string_id_owns_an_entry(ds, owner):
+    """{"id": 1} is not {"id": "1"}, nor {"id": true} {"id": "True"}: an
+    id that is not a string is no actor, as anonymous."""
+    await download(ds, ID, actor=owner)
+    entry = progress.registry(ds).get("realistic", ID, {"id": owner})
+    entry.state, entry.ended_at = "running", None
+    for other in (1, True, ["a"], None):
+        theirs = await ds.client.get(progress_url(ID), cookies=as_actor(ds, other))
+        assert theirs.status_code == 404
+        assert (await post(ds, progress_url(ID, "/cancel"), other)).status_code == 404
+    assert not entry.cancel_requested
+    mine = await ds.client.get(progress_url(ID), cookies=as_actor(ds, owner))
+    assert mine.status_code == 200 and mine.json()["posts"] == 107
+    await download(ds, OTHER_ID, actor=int(owner) if owner == "1" else True)
+    for actor, status in (({"id": owner}, 404), (None, 200), ({"id": {}}, 200), ({}, 200)):
+        sent = cookies(ds, actor) if actor is not None else None
+        answer = await ds.client.get(progress_url(OTHER_ID), cookies=sent)
+        assert answer.status_code == status, actor
+
+
 async def page_token(ds, actor):
     """The csrftoken the export page's cancel form carries, and the cookies it set."""
     page = await ds.client.get("/realistic/-/bsky-export", cookies=as_actor(ds, actor))
@@ -174,39 +196,78 @@ async def test_methods(ds):
 # Bounds
 
 
-def test_registry_bounds_count_and_age():
+def test_registry_bounds_per_actor_and_age():
     now = [1000.0]
     registry = progress.Registry(clock=lambda: now[0])
     entries = []
     for i in range(1000):
-        entries.append(registry.start("db", "id-%016d" % i, {"id": "a%d" % (i % 7)}, 10))
-        if i % 2:
-            entries[-1].end("done")
-        assert len(registry) <= progress.MAX_ENTRIES
-    assert len(registry) == progress.MAX_ENTRIES
-    newest = entries[-1]
-    assert registry.get("db", newest.id, {"id": newest.actor}) is newest
-    assert registry.get("db", entries[0].id, {"id": entries[0].actor}) is None
-    running = [e for e in registry.entries.values() if e.state == "running"]
-    assert len(running) >= progress.MAX_ENTRIES // 2  # finished ones go first
+        entries.append(registry.start("db", "id-%016d" % i, {"id": "alice"}, 10))
+        entries[-1].end("done")
+        assert len(registry) <= progress.MAX_PER_ACTOR
+    assert list(registry.entries.values()) == entries[-progress.MAX_PER_ACTOR :]
+    running = registry.start("db", "still-running-0001", {"id": "alice"}, 10)
+    assert registry.get("db", entries[-progress.MAX_PER_ACTOR].id, {"id": "alice"}) is None
     now[0] += progress.KEEP_FINISHED + 1
-    registry.prune()
-    assert all(e.state == "running" for e in registry.entries.values())
-    for entry in running:
-        entry.end("cancelled")
+    assert registry.get("db", entries[-1].id, {"id": "alice"}) is None
+    assert list(registry.entries.values()) == [running]  # running entries never expire
+    running.end("cancelled")
     now[0] += progress.KEEP_FINISHED + 1
-    assert registry.get("db", newest.id, {"id": newest.actor}) is None
-    assert len(registry) == 0
+    assert registry.get("db", running.id, {"id": "alice"}) is None and len(registry) == 0
+
+
+def test_full_registry_drops_only_the_starting_actors_own_entries():
+    """The global cap never frees another actor's entry before it expires:
+    with no finished entry of its own to free, a new download is not tracked."""
+    now = [1000.0]
+    registry = progress.Registry(max_entries=10, max_per_actor=4, clock=lambda: now[0])
+    for actor, finish in (("a", True), ("b", True), ("c", False)):
+        for i in range(4 if finish else 2):
+            entry = registry.start("db", "%s-%014d" % (actor, i), {"id": actor}, 1)
+            if finish:
+                entry.end("done")
+    before = list(registry.entries)
+    assert len(before) == 10
+    assert registry.start("db", "d-00000000000000", {"id": "d"}, 1) is None
+    assert registry.start("db", "c-00000000000009", {"id": "c"}, 1) is None
+    assert registry.start("db", "anonymous-000000", None, 1) is None
+    assert list(registry.entries) == before  # nobody else's entry was freed
+    mine = registry.start("db", "a-00000000000009", {"id": "a"}, 1)
+    assert mine is not None and len(registry) == 10
+    assert list(registry.entries) == before[1:] + [("db", "a", mine.id)]  # a's oldest went
+    now[0] += progress.KEEP_FINISHED + 1  # a's and b's finished entries expire
+    assert registry.start("db", "d-00000000000000", {"id": "d"}, 1) is not None
+    assert len(registry) == 4  # c's two running, a's new one, d's
 
 
 @pytest.mark.asyncio
-async def test_a_thousand_downloads_keep_the_registry_bounded(ds):
-    for i in range(1000):
-        response = await download(ds, "many-ids-%012d" % i, did="did:plc:nobody")
+async def test_one_actors_downloads_leave_anothers_entry_readable(ds):
+    await download(ds, OTHER_ID, actor="bob")
+    for i in range(250):
+        response = await download(ds, "alice-ids-%012d" % i, actor="alice", did="did:plc:nobody")
         assert response.status_code == 200
-    assert len(progress.registry(ds)) == progress.MAX_ENTRIES
-    assert (await ds.client.get(progress_url("many-ids-%012d" % 0))).status_code == 404
-    assert (await ds.client.get(progress_url("many-ids-%012d" % 999))).status_code == 200
+    bob = await ds.client.get(progress_url(OTHER_ID), cookies=as_actor(ds, "bob"))
+    assert bob.status_code == 200 and bob.json()["state"] == "done"
+    assert len(progress.registry(ds)) == progress.MAX_PER_ACTOR + 1
+    for i, status in ((0, 404), (199, 404), (200, 200), (249, 200)):
+        alice = await ds.client.get(
+            progress_url("alice-ids-%012d" % i), cookies=as_actor(ds, "alice")
+        )
+        assert alice.status_code == status, i
+
+
+@pytest.mark.asyncio
+async def test_full_registry_download_goes_on_untracked(ds, caplog):
+    progress._registries[ds] = progress.Registry(max_entries=1)
+    await download(ds, OTHER_ID, actor="bob")
+    response = await download(ds, ID, actor="alice")
+    assert response.status_code == 200
+    assert response.content == GOLDEN.read_bytes()
+    assert (await ds.client.get(progress_url(ID), cookies=as_actor(ds, "alice"))).status_code == 404
+    assert "progress registry full; download with progress=%s goes on untracked" % ID in (
+        caplog.text
+    )
+    bob = await ds.client.get(progress_url(OTHER_ID), cookies=as_actor(ds, "bob"))
+    assert bob.status_code == 200
 
 
 # --------------------------------------------------------------------------
@@ -276,3 +337,37 @@ async def test_rejected_row_fails_with_uri_and_column(tmp_path, monkeypatch, ind
     assert entry["state"] == "failed"
     assert entry["error"].startswith("The export failed: post %s: column reply_parent: " % uri)
     assert entry["posts"] == (index // 100) * 100
+
+
+# --------------------------------------------------------------------------
+# Not frameable: the export page and the progress endpoints
+
+
+PAGE = "/realistic/-/bsky-export"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "method, path, status",
+    [
+        ("GET", PAGE, 200),
+        ("HEAD", PAGE, 200),
+        ("GET", PAGE + "?format=json&start_date=2024-02-30", 400),
+        ("POST", PAGE, 405),
+        ("GET", progress_url(ID), 200),
+        ("GET", progress_url(OTHER_ID), 404),
+        ("POST", progress_url(ID), 405),
+        ("POST", progress_url(ID, "/cancel"), 200),
+        ("POST", progress_url(OTHER_ID, "/cancel"), 404),
+        ("GET", progress_url(ID, "/cancel"), 405),
+    ],
+)
+async def test_page_and_progress_are_not_frameable(ds, method, path, status):
+    await download(ds, ID)
+    if method == "POST" and path.endswith("/cancel"):
+        response = await post(ds, path, None)
+    else:
+        response = await ds.client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["content-security-policy"] == "frame-ancestors 'none'"

@@ -418,6 +418,56 @@ async def test_without_restriction_any_did(ds_for):
     assert response.content == (FIXTURES / "expected/realistic-did2.json").read_bytes()
 
 
+NOT_ACTORS = [{"id": 1}, {"id": True}, {"id": ["a"]}, {"id": {}}, {"id": ""}, {}]
+
+
+def with_dids(path, *dids):
+    """Gives the newest posts of DID2 these dids, one each."""
+    conn = sqlite3.connect(str(path))
+    uris = conn.execute(
+        "SELECT uri FROM posts WHERE did = ? ORDER BY created_at DESC, uri LIMIT ?",
+        [DID2, len(dids)],
+    ).fetchall()
+    for (uri,), did in zip(uris, dids):
+        conn.execute("UPDATE posts SET did = ? WHERE uri = ?", [did, uri])
+    conn.commit()
+    conn.close()
+    return [uri for (uri,) in uris]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("actor", NOT_ACTORS, ids=json.dumps)
+async def test_actor_without_a_string_id_is_no_actor(archive, steps, actor):
+    """Only a non-empty string id is an actor's: with restrict_to_actor, an
+    id of 1, true, ["a"], {} or "" (or none) is a 403, never the posts of
+    did "1" or "True"."""
+    path = archive("realistic.db")
+    with_dids(path, "1", "True", "['a']", "{}")
+    ds = make_datasette([path], plugin(restrict_to_actor=True))
+    base = "/realistic/-/bsky-export/"
+    for name in ("posts.json", "posts.csv?did=1", "posts.json?did=True", "export.zip"):
+        response = await ds.client.get(base + name, cookies=cookies(ds, actor))
+        assert response.status_code == 403, name
+        assert response.json()["error"] == (
+            "This archive exports each signed-in actor's own posts only: sign in first"
+        )
+    page = await ds.client.get(base[:-1], cookies=cookies(ds, actor))
+    assert "Sign in to export yours" in page.text
+    assert steps == []
+
+
+@pytest.mark.asyncio
+async def test_string_id_exports_exactly_its_did(archive):
+    path = archive("realistic.db")
+    one, _ = with_dids(path, "1", "True")
+    ds = make_datasette([path], plugin(restrict_to_actor=True))
+    response = await ds.client.get(
+        "/realistic/-/bsky-export/posts.json", cookies=cookies(ds, {"id": "1"})
+    )
+    assert response.status_code == 200
+    assert [(p["uri"], p["did"]) for p in response.json()] == [(one, "1")]
+
+
 # --------------------------------------------------------------------------
 # ZIP with media
 
