@@ -17,22 +17,20 @@ when it is not.
 
 import asyncio
 import collections
-import logging
 import sqlite3
 import weakref
 
 from datasette import Response
 
-from . import posts
-from .access import PLUGIN
+from . import posts, settings
 from .errors import HttpError, failure_message, loggable
+from .settings import PLUGIN, log
 
 MESSAGE_SIZE = 64 * 1024  # largest http.response.body message we send
-MAX_DOWNLOADS = 20
-MAX_DOWNLOADS_PER_ACTOR = 10
+MAX_DOWNLOADS = settings.DEFAULTS["max_downloads"]
+MAX_DOWNLOADS_PER_ACTOR = settings.DEFAULTS["max_downloads_per_actor"]
 RETRY_AFTER = 30  # seconds, in the 429's Retry-After
 
-log = logging.getLogger("datasette_bsky_export")
 _page_slots = weakref.WeakKeyDictionary()  # Datasette -> (event loop, asyncio.Semaphore)
 _download_slots = weakref.WeakKeyDictionary()  # Datasette -> DownloadSlots
 
@@ -62,13 +60,14 @@ class DownloadSlots:
         self.per_actor = collections.Counter()
 
     @classmethod
-    def of(cls, datasette, config):
+    def of(cls, datasette):
+        """The instance's slots, with the top-level limits (checked at startup)."""
         slots = _download_slots.get(datasette)
-        most = _limit(config, "max_downloads", MAX_DOWNLOADS)
-        per_actor = _limit(config, "max_downloads_per_actor", MAX_DOWNLOADS_PER_ACTOR)
         if slots is None:
-            slots = _download_slots[datasette] = cls(most, per_actor)
-        slots.most, slots.most_per_actor = most, per_actor
+            limits = settings.instance(datasette)
+            slots = _download_slots[datasette] = cls(
+                limits["max_downloads"], limits["max_downloads_per_actor"]
+            )
         return slots
 
     def take(self, actor):
@@ -96,20 +95,6 @@ class _Slot:
             if not self.slots.per_actor[self.actor]:
                 del self.slots.per_actor[self.actor]
             self.slots = None
-
-
-def _limit(config, key, default):
-    value = config.get(key, default)
-    if type(value) is not int or value < 1:
-        log.error(
-            "%s: %s must be a whole number of at least 1, not %r; using %d",
-            PLUGIN,
-            key,
-            value,
-            default,
-        )
-        return default
-    return value
 
 
 def _too_many(message):

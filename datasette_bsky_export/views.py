@@ -65,7 +65,7 @@ async def download(datasette, request, receive):
         content_type = _CONTENT_TYPES["zip" if is_zip else fmt]
         if request.method == "HEAD":
             return Response("", headers=headers, content_type=content_type)
-        slot = streaming.DownloadSlots.of(datasette, config).take(access.actor_id(request.actor))
+        slot = streaming.DownloadSlots.of(datasette).take(access.actor_id(request.actor))
         label = "%s %s" % (request.method, request.full_path)
         try:
             tracked = await _track(datasette, db, request.actor, progress_id, options)
