@@ -65,8 +65,7 @@ BAD = [  # config, the one line
     ),
     (
         config(top={"stall_timeout": 0}),
-        "stall_timeout in the top-level settings must be a number of seconds greater than 0, "
-        "not 0",
+        "stall_timeout in the top-level settings must be a number of seconds greater than 0, not 0",
     ),
     (
         config(top={"max_download": 5}),
