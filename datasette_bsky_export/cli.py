@@ -107,6 +107,13 @@ def _terminate(signum, frame):
     show_default="the usable CPUs, at most %d" % parallel.MAX_JOBS,
     help="Processes that encode the export (1: this process alone)",
 )
+@click.option(
+    "--range-posts",
+    type=click.IntRange(1, parallel.MAX_RANGE_POSTS),
+    default=parallel.RANGE_POSTS,
+    hidden=True,
+    help="Posts per range of a --jobs export (for tests)",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary")
 @click.option(
     "--check",
@@ -127,6 +134,7 @@ def bsky_export(
     media_root,
     batch_size,
     jobs,
+    range_posts,
     quiet,
     check,
 ):
@@ -145,12 +153,12 @@ def bsky_export(
     conn = open_archive(archive)
     try:
         if check:
-            code = _check(conn, options, jobs, quiet)
+            code = _check(conn, options, (jobs, range_posts), quiet)
         else:
             code = _export(
                 conn,
                 options,
-                jobs,
+                (jobs, range_posts),
                 quiet,
                 to_stdout and sys.stdout.buffer,
                 (output, include_media, media_root),
@@ -216,14 +224,24 @@ def _export(conn, options, jobs, quiet, stdout, directory):
 
 
 def _write(conn, options, jobs, progress, stdout, directory, warnings):
-    """The export; its failures as click exceptions."""
+    """The export (``jobs``: processes, posts per range); its failures as
+    click exceptions."""
     lost = "the output is incomplete" if stdout else "no export was written"
+    jobs, range_posts = jobs
     try:
         if stdout:
-            return exportdir.stream(conn, options, stdout, progress, jobs)
+            return exportdir.stream(conn, options, stdout, progress, jobs, range_posts)
         output, include_media, media_root = directory
         return exportdir.write(
-            conn, options, output, include_media, media_root, progress, warnings, jobs=jobs
+            conn,
+            options,
+            output,
+            include_media,
+            media_root,
+            progress,
+            warnings,
+            jobs=jobs,
+            range_posts=range_posts,
         )
     except posts.RowError as e:
         raise click.ClickException("%s; %s" % (e, lost)) from None
@@ -253,7 +271,9 @@ def _reason(error):
 def _check(conn, options, jobs, quiet):
     progress = terminal.progress(conn, options, quiet, "Checking")
     try:
-        outcome = parallel.check(conn, options, sys.stdout.buffer, jobs, progress)
+        outcome = parallel.check(
+            conn, options, sys.stdout.buffer, jobs[0], progress, range_posts=jobs[1]
+        )
         sys.stdout.flush()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -165,12 +165,13 @@ def write(
     warn=None,
     now=None,
     jobs=1,
+    range_posts=parallel.RANGE_POSTS,
 ):
     """Export into a new legacy directory under ``output``; returns a Result.
 
     ``progress(posts_done)`` is called as posts are written, ``warn(message)``
     for media that cannot be copied; ``jobs`` processes write the posts file
-    (parallel.write). Raises (after removing everything it wrote) on any
+    (parallel.write, ranges of ``range_posts``). Raises (after removing everything it wrote) on any
     failure: RowError, OSError (a full disk), KeyboardInterrupt...
     """
     started = time.monotonic()
@@ -183,7 +184,7 @@ def write(
     try:
         posts_name = "posts." + options.format
         posts_path = os.path.join(partial, posts_name)
-        outcome = _write_posts(conn, options, posts_path, jobs, progress)
+        outcome = _write_posts(conn, options, posts_path, jobs, progress, range_posts)
         size = outcome.bytes
         if outcome.posts == 0:
             os.remove(posts_path)  # the legacy writes only the manifest (and media/) then
@@ -221,7 +222,7 @@ def write(
     return Result(final, outcome.posts, media_count, size, time.monotonic() - started)
 
 
-def _write_posts(conn, options, path, jobs, progress):
+def _write_posts(conn, options, path, jobs, progress, range_posts):
     """The posts file at ``path``, written by ``jobs`` processes and synced;
     returns parallel.write's Outcome."""
     with open(path, "wb") as out:
@@ -232,15 +233,15 @@ def _write_posts(conn, options, path, jobs, progress):
             if progress:
                 progress(posts)
 
-        outcome = parallel.write(conn, options, out, jobs, written)
+        outcome = parallel.write(conn, options, out, jobs, written, range_posts=range_posts)
         out.flush()
         os.fsync(out.fileno())
     return outcome
 
 
-def stream(conn, options, out, progress=None, jobs=1):
+def stream(conn, options, out, progress=None, jobs=1, range_posts=parallel.RANGE_POSTS):
     """Write the posts file alone to a binary file object; returns a Result."""
     started = time.monotonic()
-    outcome = parallel.write(conn, options, out, jobs, progress)
+    outcome = parallel.write(conn, options, out, jobs, progress, range_posts=range_posts)
     out.flush()
     return Result(None, outcome.posts, 0, outcome.bytes, time.monotonic() - started)

@@ -38,7 +38,7 @@ from .pager import range_keys
 from .workers import BUSY_TIMEOUT, INTERRUPTS, encode_range, receive, send, write_all
 
 RANGE_POSTS = 5000  # about 7.5 MB of JSON per range held by a worker; smaller ranges cost more
-RANGE_POSTS_VARIABLE = "BSKY_EXPORT_RANGE_POSTS"
+MAX_RANGE_POSTS = 10**9
 MAX_JOBS = 8
 
 
@@ -56,12 +56,6 @@ def default_jobs():
     return max(1, min(usable, MAX_JOBS))
 
 
-def range_posts():
-    """Rows per range: RANGE_POSTS, or the environment's RANGE_POSTS_VARIABLE."""
-    value = os.environ.get(RANGE_POSTS_VARIABLE, "")
-    return int(value) if value.isdigit() and int(value) > 0 else RANGE_POSTS
-
-
 class Outcome:
     """What an export wrote: posts, bytes and (``--check``) rejected posts."""
 
@@ -69,21 +63,22 @@ class Outcome:
         self.posts, self.bytes, self.rejected = posts, size, rejected
 
 
-def write(conn, options, out, jobs=1, progress=None, timeout=BUSY_TIMEOUT):
-    """Write the posts file of ``options`` to the binary file ``out``."""
-    return _run(conn, options, out, jobs, progress, timeout, check=False)
+def write(conn, options, out, jobs=1, progress=None, timeout=BUSY_TIMEOUT, range_posts=RANGE_POSTS):
+    """Write the posts file of ``options`` to the binary file ``out``
+    (``jobs`` processes, each range of about ``range_posts`` rows)."""
+    return _run(conn, options, out, jobs, progress, timeout, range_posts, check=False)
 
 
-def check(conn, options, out, jobs=1, progress=None, timeout=BUSY_TIMEOUT):
+def check(conn, options, out, jobs=1, progress=None, timeout=BUSY_TIMEOUT, range_posts=RANGE_POSTS):
     """Write one line to ``out`` for each post the export would reject."""
-    return _run(conn, options, out, jobs, progress, timeout, check=True)
+    return _run(conn, options, out, jobs, progress, timeout, range_posts, check=True)
 
 
-def _run(conn, options, out, jobs, progress, timeout, check):
+def _run(conn, options, out, jobs, progress, timeout, range_posts, check):
     if jobs == 1:
         return _serial(conn, options, out, progress, check)
     with contextlib.closing(
-        range_keys(conn, range_posts(), options.start_bound, options.end_bound)
+        range_keys(conn, range_posts, options.start_bound, options.end_bound)
     ) as cuts:
         keys = list(itertools.islice(cuts, jobs - 1))
         if not keys:  # too small to split

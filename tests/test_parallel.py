@@ -1,6 +1,6 @@
 """--jobs: the export cut into ranges and written by worker processes, in
-order. Ranges are forced small (BSKY_EXPORT_RANGE_POSTS) so that the small
-fixture archives split into many."""
+order. Ranges are forced small (``range_posts``, the CLI's hidden
+--range-posts) so that the small fixture archives split into many."""
 
 import json
 import os
@@ -19,22 +19,18 @@ from helpers import CASES, FIXTURES, case_id, expected_bytes, new_archive
 DATASETTE = [sys.executable, "-m", "datasette", "bsky-export"]
 
 
-@pytest.fixture
-def small_ranges(monkeypatch):
-    def set_size(size):
-        monkeypatch.setenv(parallel.RANGE_POSTS_VARIABLE, str(size))
-
-    set_size(7)
-    return set_size
+SMALL = ["--range-posts", "7"]
 
 
-def export(path, options, jobs, tmp_path, check=False):
+def export(path, options, jobs, tmp_path, check=False, range_posts=7):
     """(bytes written, Outcome) of parallel.write (or check) into a file."""
     conn = workers.connect_read_only(path)
     target = tmp_path / ("out-%d" % jobs)
     try:
         with open(target, "wb") as out:
-            outcome = (parallel.check if check else parallel.write)(conn, options, out, jobs)
+            outcome = (parallel.check if check else parallel.write)(
+                conn, options, out, jobs, range_posts=range_posts
+            )
     finally:
         conn.close()
     return target.read_bytes(), outcome
@@ -46,7 +42,7 @@ def case_options(case):
 
 @pytest.mark.parametrize("jobs", [1, 2, 3])
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_every_case_in_small_ranges(archive, tmp_path, small_ranges, case, jobs):
+def test_every_case_in_small_ranges(archive, tmp_path, case, jobs):
     path = archive(case["db"])
     if "expect_error" in case:
         with pytest.raises(posts.RowError) as raised:
@@ -59,21 +55,18 @@ def test_every_case_in_small_ranges(archive, tmp_path, small_ranges, case, jobs)
         assert outcome.bytes == len(got)
 
 
-def test_ranges_are_real_and_small_archives_take_one_process(
-    archive, tmp_path, small_ranges, monkeypatch
-):
+def test_ranges_are_real_and_small_archives_take_one_process(archive, tmp_path, monkeypatch):
     path = archive("realistic.db")
     conn = sqlite3.connect(str(path))
     keys = list(range_keys(conn, 7))
     assert len(keys) == 1500 // 7  # the last range holds the rest
-    small_ranges(2000)
     assert list(range_keys(conn, 2000)) == []
 
     def no_pool(*args):
         raise AssertionError("workers started for 1,500 posts")
 
     monkeypatch.setattr(parallel, "_Pool", no_pool)
-    got, _ = export(path, engine.ExportOptions("json"), 2, tmp_path)
+    got, _ = export(path, engine.ExportOptions("json"), 2, tmp_path, range_posts=2000)
     assert got == (FIXTURES / "expected" / "realistic-all.json").read_bytes()
 
 
@@ -123,12 +116,11 @@ def test_ranges_cut_ties_and_cover_every_post_once(tmp_path, every):
 
 @pytest.mark.parametrize("jobs", [2, 3])
 @pytest.mark.parametrize("fmt", ["json", "csv"])
-def test_ties_straddling_cuts_export_in_legacy_order(tmp_path, small_ranges, jobs, fmt):
-    small_ranges(3)
+def test_ties_straddling_cuts_export_in_legacy_order(tmp_path, jobs, fmt):
     tie_archive(tmp_path / "ties.db", [7, 1, 12, 2, 9, 1, 1, 30]).close()
     options = engine.ExportOptions(fmt, page_size=2)
     single, _ = export(tmp_path / "ties.db", options, 1, tmp_path)
-    many, outcome = export(tmp_path / "ties.db", options, jobs, tmp_path)
+    many, outcome = export(tmp_path / "ties.db", options, jobs, tmp_path, range_posts=3)
     assert many == single and outcome.posts == 63
 
 
@@ -147,18 +139,19 @@ def with_bad_rows(path, positions):
 @pytest.mark.parametrize("positions", [[1400], [700, 701], [300, 1499], [20, 27, 900]])
 @pytest.mark.parametrize("jobs", [2, 3])
 def test_the_first_rejected_row_in_legacy_order_fails_the_export(
-    archive, tmp_path, small_ranges, positions, jobs
+    archive, tmp_path, positions, jobs
 ):
     """A later range with a bad row may be met first by another worker; the
     error is still the first bad row in the legacy order."""
-    small_ranges(25)
     path = archive("realistic.db")
     bad = with_bad_rows(path, positions)
     for fmt in ("json", "csv"):
         with pytest.raises(posts.RowError) as raised:
-            export(path, engine.ExportOptions(fmt), jobs, tmp_path)
+            export(path, engine.ExportOptions(fmt), jobs, tmp_path, range_posts=25)
         assert (raised.value.uri, raised.value.column) == (bad[0], "text")
-    got, outcome = export(path, engine.ExportOptions("json"), jobs, tmp_path, check=True)
+    got, outcome = export(
+        path, engine.ExportOptions("json"), jobs, tmp_path, check=True, range_posts=25
+    )
     lines = got.decode().splitlines()
     assert len(lines) == len(bad)
     assert all(line.startswith("post %s: column text: " % uri) for line, uri in zip(lines, bad))
@@ -166,27 +159,31 @@ def test_the_first_rejected_row_in_legacy_order_fails_the_export(
 
 
 @pytest.mark.parametrize("jobs", ["2", "3"])
-def test_check_in_parallel_lists_what_one_process_lists(archive, small_ranges, jobs):
+def test_check_in_parallel_lists_what_one_process_lists(archive, jobs):
     path = str(archive("rejects.db"))
     one = subprocess.run(DATASETTE + [path, "--check", "--jobs", "1"], capture_output=True)
-    many = subprocess.run(DATASETTE + [path, "--check", "--jobs", jobs], capture_output=True)
+    many = subprocess.run(
+        DATASETTE + [path, "--check", "--jobs", jobs, *SMALL], capture_output=True
+    )
     assert one.returncode == many.returncode == 1
     assert many.stdout == one.stdout and one.stdout.count(b"\n") > 20
     assert many.stderr == one.stderr == b"%d posts would be rejected\n" % one.stdout.count(b"\n")
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv"])
-def test_cli_directory_and_stdout_with_jobs(archive, tmp_path, small_ranges, fmt):
+def test_cli_directory_and_stdout_with_jobs(archive, tmp_path, fmt):
     path = str(archive("realistic.db"))
     golden = (FIXTURES / "expected" / ("realistic-all." + fmt)).read_bytes()
     piped = subprocess.run(
-        DATASETTE + [path, "--format", fmt, "--stdout", "--jobs", "2"], capture_output=True
+        DATASETTE + [path, "--format", fmt, "--stdout", "--jobs", "2", *SMALL],
+        capture_output=True,
     )
     assert piped.returncode == 0 and piped.stdout == golden
     out = tmp_path / "out"
     done = subprocess.run(
         DATASETTE
-        + [path, "--format", fmt, "--output", str(out), "--jobs", "3", "--batch-size", "3"],
+        + [path, "--format", fmt, "--output", str(out), "--jobs", "3", "--batch-size", "3"]
+        + SMALL,
         capture_output=True,
     )
     assert done.returncode == 0, done.stderr
@@ -239,11 +236,10 @@ def gone(pid, timeout=10):
 
 
 def start_export(path, output, extra=(), **kwargs):
-    env = dict(os.environ, **{parallel.RANGE_POSTS_VARIABLE: "5"})
     args = ["--stdout"] if output is None else ["--output", str(output)]
     return subprocess.Popen(
-        DATASETTE + [str(path), "--jobs", "2", "--batch-size", "1", *args, *extra],
-        env=env,
+        DATASETTE
+        + [str(path), "--jobs", "2", "--batch-size", "1", "--range-posts", "5", *args, *extra],
         **kwargs,
     )
 
