@@ -145,15 +145,40 @@ def _serial_check(conn, options, out, progress):
 # ---------------------------------------------------------------------------
 # The parent's side
 
-_WORKER = "from datasette_bsky_export import workers; workers.main()"
+# A worker runs isolated (-I: no current directory, PYTHONPATH or user site
+# on sys.path) with this process's sys.path minus the current directory,
+# and imports this very package from its directory, so that nothing in the
+# directory the export runs in (a struct.py, a decoy package) is imported.
+_WORKER = """import sys
+sys.path[:] = %r
+import importlib.util
+spec = importlib.util.spec_from_file_location(
+    "datasette_bsky_export", %r, submodule_search_locations=[%r]
+)
+package = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(package)
+from datasette_bsky_export import workers
+workers.main()
+"""
+
+
+def worker_command():
+    """The argv that starts a worker (its output descriptor follows)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    cwd = os.path.realpath(os.getcwd())
+    path = [
+        os.path.abspath(entry) for entry in sys.path if entry and os.path.realpath(entry) != cwd
+    ]
+    code = _WORKER % (path, os.path.join(here, "__init__.py"), here)
+    return [sys.executable, "-I", "-c", code]
 
 
 class _Worker:
-    def __init__(self, out_fd):
+    def __init__(self, out_fd, command):
         # A session of its own: the terminal's Ctrl-C goes to the parent,
         # which ends the workers itself.
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(out_fd)],
+            [*command, str(out_fd)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             pass_fds=(out_fd,),
@@ -182,8 +207,9 @@ class _Pool:
             # listed, so that every worker started is one that kill() ends.
             blocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
             try:
+                command = worker_command()
                 for _ in range(jobs):
-                    self.workers.append(_Worker(out_fd))
+                    self.workers.append(_Worker(out_fd, command))
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             for worker in self.workers:

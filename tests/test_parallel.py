@@ -326,3 +326,73 @@ def test_range_queries_stay_on_the_created_at_index(connect, window):
     for statement in counting:
         plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + statement))
         assert "COVERING INDEX idx_posts_created_at" in plan and "posts USING INDEX" not in plan
+
+
+# ---------------------------------------------------------------------------
+# Workers import only the plugin
+
+PLANTED = ["struct.py", "pickle.py", "sqlite3/__init__.py", "datasette_bsky_export/__init__.py"]
+
+
+def plant(directory, markers):
+    """Modules in ``directory`` that leave a marker in ``markers`` and fail
+    when imported: stdlib names, a package and a decoy of this plugin."""
+    for name in PLANTED:
+        path = directory / name
+        path.parent.mkdir(exist_ok=True)
+        marker = markers / name.replace("/", "-")
+        path.write_text("open(%r, 'w').close()\nraise ImportError('planted')\n" % str(marker))
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_workers_import_nothing_from_the_current_directory(archive, tmp_path, fmt):
+    path = str(archive("realistic.db"))
+    here, markers = tmp_path / "here", tmp_path / "markers"
+    here.mkdir()
+    markers.mkdir()
+    plant(here, markers)
+    # The planted modules are real traps: a plain `python -c` meets them all.
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "for m in ('struct', 'pickle', 'sqlite3', 'datasette_bsky_export'):"
+            "\n  try: __import__(m)\n  except ImportError: pass",
+        ],
+        cwd=here,
+        check=True,
+    )
+    assert len(os.listdir(markers)) == len(PLANTED)
+    for marker in markers.iterdir():
+        marker.unlink()
+    # `datasette` as installed (its script's directory, not the current one, on sys.path)
+    command = [os.path.join(os.path.dirname(sys.executable), "datasette"), "bsky-export", path]
+    command += ["--format", fmt, "--stdout", "--batch-size", "1", "--quiet"]
+    outputs = {}
+    for jobs in ("1", "2"):
+        with open(tmp_path / ("out-" + jobs), "wb") as out:
+            proc = subprocess.Popen(
+                command + ["--jobs", jobs, "--range-posts", "50"],
+                cwd=here,
+                stdout=out,
+                stderr=subprocess.PIPE,
+            )
+            if jobs == "2":
+                workers_of(proc.pid, 2)  # they do run
+            _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and err == b"", err
+        outputs[jobs] = (tmp_path / ("out-" + jobs)).read_bytes()
+    assert os.listdir(markers) == []
+    assert (
+        outputs["2"]
+        == outputs["1"]
+        == (FIXTURES / "expected" / ("realistic-all." + fmt)).read_bytes()
+    )
+
+
+def test_the_worker_command_is_isolated_and_names_this_package():
+    command = parallel.worker_command()
+    assert command[:3] == [sys.executable, "-I", "-c"]
+    code = command[3]
+    assert repr(os.path.dirname(os.path.abspath(parallel.__file__))) in code
+    assert "''" not in code and repr(os.getcwd()) not in code
