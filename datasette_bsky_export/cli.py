@@ -4,7 +4,9 @@ A thin adapter: options are checked by click and the engine, bytes come
 from the engine (parallel.py runs it in several processes), the directory
 from exportdir. Every error the user can cause is a click exception: bad
 options or archives exit 2 with click's usage message, a failed export 1
-with one line; Ctrl-C or SIGTERM exits 130.
+with one line; Ctrl-C or SIGTERM exits 130, having removed everything the
+export wrote (once the export directory is in place, they are ignored: the
+summary then says where it is).
 """
 
 import errno
@@ -61,6 +63,14 @@ def _locked_failure(error):
 
 def _terminate(signum, frame):
     raise KeyboardInterrupt
+
+
+def _completed(path):
+    """The export directory is in place (SIGINT and SIGTERM held): an
+    interrupt from now on would leave it, so it no longer stops the run
+    that says where it is."""
+    for interrupt in workers.INTERRUPTS:
+        signal.signal(interrupt, signal.SIG_IGN)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -149,6 +159,7 @@ def bsky_export(
         options = engine.ExportOptions(fmt, did, start_date, end_date, batch_size)
     except engine.OptionError as e:
         raise click.UsageError(str(e), ctx) from None
+    handlers = {interrupt: signal.getsignal(interrupt) for interrupt in workers.INTERRUPTS}
     signal.signal(signal.SIGTERM, _terminate)
     conn = open_archive(archive)
     try:
@@ -168,6 +179,8 @@ def bsky_export(
         code = 130
     finally:
         conn.close()
+        for interrupt, handler in handlers.items():
+            signal.signal(interrupt, handler)
     ctx.exit(code)
 
 
@@ -242,6 +255,7 @@ def _write(conn, options, jobs, progress, stdout, directory, warnings):
             warnings,
             jobs=jobs,
             range_posts=range_posts,
+            completed=_completed,
         )
     except posts.RowError as e:
         raise click.ClickException("%s; %s" % (e, lost)) from None

@@ -269,12 +269,17 @@ class _Pool:
             worker.process.stdout.close()
 
     def kill(self):
-        for worker in self.workers:
-            worker.process.kill()
-        for worker in self.workers:
-            worker.process.wait()
-            worker.process.stdin.close()
-            worker.process.stdout.close()
+        """End the workers now; a second Ctrl-C waits until they are gone."""
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+        try:
+            for worker in self.workers:
+                worker.process.kill()
+            for worker in self.workers:
+                worker.process.wait()
+                worker.process.stdin.close()
+                worker.process.stdout.close()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _error(payload):

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from datasette.cli import cli
 
 from datasette_bsky_export import __version__, exportdir
-from helpers import CASES, FIXTURES, case_id, expected_bytes
+from helpers import CASES, FIXTURES, case_id, expected_bytes, interruptible
 
 DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"
 DATASETTE = [sys.executable, "-m", "datasette"]
@@ -452,6 +452,7 @@ def test_interrupted_export_leaves_nothing(archive, tmp_path, sig, code):
         ],
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
     wait_for_partial(output / "all")
     proc.send_signal(sig)

@@ -2,6 +2,7 @@
 order. Ranges are forced small (``range_posts``, the CLI's hidden
 --range-posts) so that the small fixture archives split into many."""
 
+import collections
 import json
 import os
 import signal
@@ -14,7 +15,7 @@ import pytest
 
 from datasette_bsky_export import engine, parallel, posts, workers
 from datasette_bsky_export.pager import range_keys
-from helpers import CASES, FIXTURES, case_id, expected_bytes, new_archive
+from helpers import CASES, FIXTURES, case_id, expected_bytes, interruptible, new_archive
 
 DATASETTE = [sys.executable, "-m", "datasette", "bsky-export"]
 
@@ -235,6 +236,33 @@ def gone(pid, timeout=10):
     return False
 
 
+TAG = "BSKY_EXPORT_TEST_TAG"
+
+
+def tagged_pids(env):
+    """The processes that carry ``env``'s tag: an export and its workers."""
+    tag = ("%s=%s" % (TAG, env[TAG])).encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/environ" % entry, "rb") as f:
+                if tag in f.read().split(b"\0"):
+                    found.append(int(entry))
+        except (OSError, ValueError):  # not a process, gone, or a zombie
+            continue
+    return found
+
+
+@pytest.fixture
+def tagged(tmp_path):
+    """An environment whose processes are found by a tag; whatever of them
+    still runs at the end (a stopped worker of a failed test) is killed."""
+    env = dict(os.environ, **{TAG: str(tmp_path)})
+    yield env
+    for pid in tagged_pids(env):
+        os.kill(pid, signal.SIGKILL)
+
+
 def start_export(path, output, extra=(), **kwargs):
     args = ["--stdout"] if output is None else ["--output", str(output)]
     return subprocess.Popen(
@@ -252,9 +280,11 @@ def stopped_workers(proc):
     return workers
 
 
-def test_worker_killed_fails_the_export_and_leaves_nothing(archive, tmp_path):
+def test_worker_killed_fails_the_export_and_leaves_nothing(archive, tmp_path, tagged):
     output = tmp_path / "out"
-    proc = start_export(archive("realistic.db"), output, stderr=subprocess.PIPE, text=True)
+    proc = start_export(
+        archive("realistic.db"), output, stderr=subprocess.PIPE, text=True, env=tagged
+    )
     workers = stopped_workers(proc)
     assert any(".partial-" in name for name in os.listdir(output / "all"))
     os.kill(workers[1], signal.SIGKILL)
@@ -266,9 +296,11 @@ def test_worker_killed_fails_the_export_and_leaves_nothing(archive, tmp_path):
     assert all(gone(pid) for pid in workers)
 
 
-def test_worker_killed_on_stdout_never_ends_cleanly(archive, tmp_path):
+def test_worker_killed_on_stdout_never_ends_cleanly(archive, tmp_path, tagged):
     with open(tmp_path / "stdout", "wb") as out:
-        proc = start_export(archive("realistic.db"), None, stdout=out, stderr=subprocess.PIPE)
+        proc = start_export(
+            archive("realistic.db"), None, stdout=out, stderr=subprocess.PIPE, env=tagged
+        )
         workers = stopped_workers(proc)
         os.kill(workers[0], signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
@@ -278,10 +310,16 @@ def test_worker_killed_on_stdout_never_ends_cleanly(archive, tmp_path):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_parent_ends_its_workers(archive, tmp_path, sig):
+def test_interrupted_parent_ends_its_workers(archive, tmp_path, tagged, sig):
     output = tmp_path / "out"
     proc = start_export(
-        archive("realistic.db"), output, stderr=subprocess.PIPE, text=True, start_new_session=True
+        archive("realistic.db"),
+        output,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=interruptible,
+        env=tagged,
     )
     workers = stopped_workers(proc)
     os.killpg(proc.pid, sig)  # as the terminal's Ctrl-C: the parent's process group
@@ -291,15 +329,110 @@ def test_interrupted_parent_ends_its_workers(archive, tmp_path, sig):
     assert all(gone(pid) for pid in workers)
 
 
-def test_parent_killed_leaves_no_worker_behind(archive, tmp_path):
+def test_parent_killed_leaves_no_worker_behind(archive, tmp_path, tagged):
     output = tmp_path / "out"
-    proc = start_export(archive("realistic.db"), output, stderr=subprocess.DEVNULL)
+    proc = start_export(archive("realistic.db"), output, stderr=subprocess.DEVNULL, env=tagged)
     workers = workers_of(proc.pid, 2)
     proc.kill()
     proc.wait(timeout=30)
     assert all(gone(pid) for pid in workers), "a worker outlived its parent"
     leftovers = os.listdir(output / "all")
     assert leftovers and all(".partial-" in name for name in leftovers)  # nothing looks done
+
+
+INTERRUPTED = "\nError: interrupted; nothing was left behind\n"
+
+
+# `datasette bsky-export` without Datasette's own command line (half of its
+# start-up): the same command, sooner at its export, for the many runs below.
+COMMAND = [
+    sys.executable,
+    "-c",
+    "from datasette_bsky_export.cli import bsky_export; bsky_export()",
+]
+
+
+def interrupted_run(path, output, env, sig, delay):
+    """(exit status, stderr, seconds from the start of the export to its
+    end) of an export to ``output`` sent ``sig`` ``delay`` seconds after the
+    export began (its first directory appeared), unless it ended before."""
+    proc = subprocess.Popen(
+        COMMAND + [str(path), "--jobs", "2", "--range-posts", "100", "--output", str(output)],
+        cwd=output.parent,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        preexec_fn=interruptible,
+    )
+    deadline = time.monotonic() + 60
+    while not output.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    began = time.monotonic()
+    try:
+        proc.communicate(timeout=delay)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err.decode(), time.monotonic() - began
+
+
+def what_is_on_disk(output):
+    """None (nothing), or the one complete export's path; fails on anything else."""
+    if not output.exists():
+        return None
+    (did,) = os.listdir(output)
+    (stamp,) = os.listdir(output / did)  # no partial directory beside it
+    assert not stamp.startswith("."), stamp
+    assert sorted(os.listdir(output / did / stamp)) == ["manifest.json", "posts.json"]
+    posts_file = output / did / stamp / "posts.json"
+    assert posts_file.read_bytes() == (FIXTURES / "expected" / "realistic-all.json").read_bytes()
+    return str(output / did / stamp)
+
+
+def test_interrupts_at_random_moments_leave_nothing_or_the_export(archive, tmp_path, tagged):
+    """200 SIGINTs and 50 SIGTERMs, each at a random moment of a --jobs 2
+    export (from the moment its first directory appears to its end): each
+    run leaves either nothing, and says so, or the complete export, and says
+    where; no process stays."""
+    import concurrent.futures
+    import random
+
+    path = archive("realistic.db")
+    status, err, length = interrupted_run(path, tmp_path / "whole", tagged, signal.SIGINT, 120)
+    assert status == 0 and err.startswith("Exported 1,500 posts")
+    seed = random.randrange(1 << 32)
+    chance = random.Random(seed)
+    plan = [signal.SIGINT] * 200 + [signal.SIGTERM] * 50
+    runs = [(n, sig, chance.uniform(0, length)) for n, sig in enumerate(plan)]
+
+    def one(run):
+        n, sig, delay = run
+        output = tmp_path / ("out-%d" % n)
+        status, err, _ = interrupted_run(path, output, tagged, sig, delay)
+        return run, status, err, what_is_on_disk(output)
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, runs))
+    outcomes = collections.Counter()
+    for (n, sig, delay), status, err, export in results:
+        where = "run %d (seed %d, %s after %.3fs): %d %r" % (n, seed, sig.name, delay, status, err)
+        if export is not None:  # the signal came too late to stop it
+            # Ignored once the export is in place; after the summary, as for
+            # any command, SIGTERM ends the process and Ctrl-C is click's Abort.
+            late = {0: "", -sig: "", 1: "\nAborted!\n"}
+            assert status in late, where
+            assert err.startswith("Exported 1,500 posts, 0 media files, 1.7 MB in "), where
+            assert err.endswith(": %s\n%s" % (export, late[status])), where
+            outcomes["complete"] += 1
+        elif status == 130:
+            assert err.endswith(INTERRUPTED) and "Traceback" not in err, where
+            outcomes["interrupted"] += 1
+        else:  # before the command ran: killed by the signal, or click's Abort
+            assert status in (-sig, 1) and "Exported" not in err, where
+            outcomes["before it ran"] += 1
+    assert tagged_pids(tagged) == [], "a process of an export was left behind"
+    assert outcomes["interrupted"] > 100, outcomes
 
 
 @pytest.mark.parametrize("window", [(None, None), ("2024-01-01", "2025-01-01")])
