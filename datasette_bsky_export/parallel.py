@@ -165,10 +165,12 @@ workers.main()
 def worker_command():
     """The argv that starts a worker (its output descriptor follows)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    cwd = os.path.realpath(os.getcwd())
-    path = [
-        os.path.abspath(entry) for entry in sys.path if entry and os.path.realpath(entry) != cwd
-    ]
+    try:
+        cwd = os.path.realpath(os.getcwd())
+    except FileNotFoundError:  # the current directory was removed
+        cwd = None
+    # Relative entries ('' among them) name the current directory too.
+    path = [e for e in sys.path if os.path.isabs(e) and os.path.realpath(e) != cwd]
     code = _WORKER % (path, os.path.join(here, "__init__.py"), here)
     return [sys.executable, "-I", "-c", code]
 
