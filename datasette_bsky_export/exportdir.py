@@ -7,9 +7,10 @@ target and renamed into place only when complete; any failure removes it.
 SIGINT and SIGTERM are held while the directories are made (until the
 cleanup knows of them), while they are cleaned up and around the final
 rename: an interrupt leaves either nothing or the complete export, never a
-partial directory. The writing process holds an ``flock`` on that directory: a later export
-removes a partial directory only when it can take that lock, so only when
-its writer is gone, whatever PID namespace it ran in.
+partial directory. The writing process holds an ``flock`` on that
+directory: a later export removes a partial directory only when it can take
+that lock, so only when its writer is gone, whatever PID namespace it ran
+in.
 """
 
 import datetime
