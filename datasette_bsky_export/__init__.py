@@ -9,6 +9,13 @@ __version__ = "0.1.0"
 
 
 @hookimpl
+def startup(datasette):
+    from .settings import check
+
+    check(datasette)
+
+
+@hookimpl
 def register_commands(cli):
     from .cli import bsky_export
 

@@ -11,24 +11,18 @@ on 0.65 and 1.0a alike.
 import os
 import re
 
-from . import media
+from . import media, settings
 from .engine import short_repr
 from .errors import HttpError
+from .settings import PLUGIN
 
-PLUGIN = "datasette-bsky-export"
 # The AT Protocol's DID syntax: did:<method>:<method-specific id>.
 _DID = re.compile(r"did:[a-z]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._-]\Z")
 # Sent by the export page and the progress endpoints: no other site may frame them.
 NOT_FRAMEABLE = {"x-frame-options": "DENY", "content-security-policy": "frame-ancestors 'none'"}
 
 
-def plugin_config(datasette, database):
-    """The settings for ``database``: the top-level block, overridden key by
-    key by the database's own block (a database block that sets only
-    ``media_root`` keeps the top level's ``restrict_to_actor``)."""
-    merged = dict(datasette.plugin_config(PLUGIN) or {})
-    merged.update(datasette.plugin_config(PLUGIN, database=database, fallback=False) or {})
-    return merged
+plugin_config = settings.for_database  # the settings of a database, checked at startup
 
 
 async def can_view_table(datasette, actor, database, table):

@@ -4,7 +4,9 @@ A thin adapter: options are checked by click and the engine, bytes come
 from the engine (parallel.py runs it in several processes), the directory
 from exportdir. Every error the user can cause is a click exception: bad
 options or archives exit 2 with click's usage message, a failed export 1
-with one line; Ctrl-C or SIGTERM exits 130.
+with one line; Ctrl-C or SIGTERM exits 130, having removed everything the
+export wrote (once the export directory is in place, they are ignored: the
+summary then says where it is).
 """
 
 import errno
@@ -63,6 +65,14 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt
 
 
+def _completed(path):
+    """The export directory is in place (SIGINT and SIGTERM held): an
+    interrupt from now on would leave it, so it no longer stops the run
+    that says where it is."""
+    for interrupt in workers.INTERRUPTS:
+        signal.signal(interrupt, signal.SIG_IGN)
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="datasette bsky-export")
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False))
@@ -112,6 +122,13 @@ def _terminate(signum, frame):
     show_default="the usable CPUs, at most %d" % parallel.MAX_JOBS,
     help="Processes that encode the export (1: this process alone)",
 )
+@click.option(
+    "--range-posts",
+    type=click.IntRange(1, parallel.MAX_RANGE_POSTS),
+    default=parallel.RANGE_POSTS,
+    hidden=True,
+    help="Posts per range of a --jobs export (for tests)",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar and no summary")
 @click.option(
     "--check",
@@ -133,6 +150,7 @@ def bsky_export(
     allow_hard_links,
     batch_size,
     jobs,
+    range_posts,
     quiet,
     check,
 ):
@@ -147,16 +165,17 @@ def bsky_export(
         options = engine.ExportOptions(fmt, did, start_date, end_date, batch_size)
     except engine.OptionError as e:
         raise click.UsageError(str(e), ctx) from None
+    handlers = {interrupt: signal.getsignal(interrupt) for interrupt in workers.INTERRUPTS}
     signal.signal(signal.SIGTERM, _terminate)
     conn = open_archive(archive)
     try:
         if check:
-            code = _check(conn, options, jobs, quiet)
+            code = _check(conn, options, (jobs, range_posts), quiet)
         else:
             code = _export(
                 conn,
                 options,
-                jobs,
+                (jobs, range_posts),
                 quiet,
                 to_stdout and sys.stdout.buffer,
                 (output, include_media, media_root, allow_hard_links),
@@ -166,6 +185,8 @@ def bsky_export(
         code = 130
     finally:
         conn.close()
+        for interrupt, handler in handlers.items():
+            signal.signal(interrupt, handler)
     ctx.exit(code)
 
 
@@ -222,11 +243,13 @@ def _export(conn, options, jobs, quiet, stdout, directory):
 
 
 def _write(conn, options, jobs, progress, stdout, directory, warnings):
-    """The export; its failures as click exceptions."""
+    """The export (``jobs``: processes, posts per range); its failures as
+    click exceptions."""
     lost = "the output is incomplete" if stdout else "no export was written"
+    jobs, range_posts = jobs
     try:
         if stdout:
-            return exportdir.stream(conn, options, stdout, progress, jobs)
+            return exportdir.stream(conn, options, stdout, progress, jobs, range_posts)
         output, include_media, media_root, allow_hard_links = directory
         return exportdir.write(
             conn,
@@ -238,6 +261,8 @@ def _write(conn, options, jobs, progress, stdout, directory, warnings):
             warnings,
             jobs=jobs,
             allow_hard_links=allow_hard_links,
+            range_posts=range_posts,
+            completed=_completed,
         )
     except posts.RowError as e:
         raise click.ClickException("%s; %s" % (e, lost)) from None
@@ -267,7 +292,9 @@ def _reason(error):
 def _check(conn, options, jobs, quiet):
     progress = terminal.progress(conn, options, quiet, "Checking")
     try:
-        outcome = parallel.check(conn, options, sys.stdout.buffer, jobs, progress)
+        outcome = parallel.check(
+            conn, options, sys.stdout.buffer, jobs[0], progress, range_posts=jobs[1]
+        )
         sys.stdout.flush()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

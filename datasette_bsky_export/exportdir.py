@@ -4,9 +4,13 @@
 ``posts.csv``, ``manifest.json`` and, with media, ``media/``. Everything is
 written into a hidden ``.<name>.partial-<pid>-<random>`` directory beside the
 target and renamed into place only when complete; any failure removes it.
-The writing process holds an ``flock`` on that directory: a later export
-removes a partial directory only when it can take that lock, so only when
-its writer is gone, whatever PID namespace it ran in.
+SIGINT and SIGTERM are held while the directories are made (until the
+cleanup knows of them), while they are cleaned up and around the final
+rename: an interrupt leaves either nothing or the complete export, never a
+partial directory. The writing process holds an ``flock`` on that
+directory: a later export removes a partial directory only when it can take
+that lock, so only when its writer is gone, whatever PID namespace it ran
+in.
 """
 
 import datetime
@@ -15,9 +19,11 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import time
 
 from . import manifest, media, parallel
+from .workers import INTERRUPTS
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._:@+-]")
 _WRITEBACK_BYTES = 32 << 20
@@ -167,26 +173,35 @@ def write(
     now=None,
     jobs=1,
     allow_hard_links=media.ALLOW_HARD_LINKS,
+    range_posts=parallel.RANGE_POSTS,
+    completed=None,
 ):
     """Export into a new legacy directory under ``output``; returns a Result.
 
     ``progress(posts_done)`` is called as posts are written, ``warn(message)``
     for media that cannot be copied; ``jobs`` processes write the posts file
-    (parallel.write); ``allow_hard_links`` copies media files that have
-    more than one link (media.MediaRoot). Raises (after removing everything it wrote) on any
-    failure: RowError, OSError (a full disk), KeyboardInterrupt...
+    (parallel.write, ranges of ``range_posts``); ``allow_hard_links`` copies
+    media files that have more than one link (media.MediaRoot). Raises (after
+    removing everything it wrote) on any failure: RowError, OSError (a full
+    disk), KeyboardInterrupt... ``completed(path)`` is called once the export is in
+    place, SIGINT and SIGTERM still held: there a caller changes how it
+    takes them, if an interrupt from then on must not be reported as one
+    that left nothing behind.
     """
     started = time.monotonic()
     now = now or datetime.datetime.now()
     parent = os.path.join(output, safe_name(options.did or "all"))
-    created = _makedirs(parent)
-    _remove_stale_partials(parent)
     stamp = now.strftime("%Y-%m-%d_%H-%M-%S")
-    partial, lock = _make_partial(parent, stamp)
+    unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+    created, partial, lock = [], None, None
     try:
+        created = _makedirs(parent)
+        partial, lock = _make_partial(parent, stamp)
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)  # from here the cleanup knows all
+        _remove_stale_partials(parent)
         posts_name = "posts." + options.format
         posts_path = os.path.join(partial, posts_name)
-        outcome = _write_posts(conn, options, posts_path, jobs, progress)
+        outcome = _write_posts(conn, options, posts_path, jobs, progress, range_posts)
         size = outcome.bytes
         if outcome.posts == 0:
             os.remove(posts_path)  # the legacy writes only the manifest (and media/) then
@@ -209,10 +224,15 @@ def write(
             out.write(body)
             out.flush()
             os.fsync(out.fileno())
+        signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)  # in place and reported, or not
         final = _final_path(parent, stamp)
         os.rename(partial, final)
+        if completed:
+            completed(final)
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+        if partial:
+            shutil.rmtree(partial, ignore_errors=True)
         for directory in reversed(created):  # the folders this export made, if left empty
             try:
                 os.rmdir(directory)
@@ -220,11 +240,13 @@ def write(
                 break
         raise
     finally:
-        os.close(lock)
+        if lock is not None:
+            os.close(lock)
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)  # a held interrupt is raised here
     return Result(final, outcome.posts, media_count, size, time.monotonic() - started)
 
 
-def _write_posts(conn, options, path, jobs, progress):
+def _write_posts(conn, options, path, jobs, progress, range_posts):
     """The posts file at ``path``, written by ``jobs`` processes and synced;
     returns parallel.write's Outcome."""
     with open(path, "wb") as out:
@@ -235,15 +257,15 @@ def _write_posts(conn, options, path, jobs, progress):
             if progress:
                 progress(posts)
 
-        outcome = parallel.write(conn, options, out, jobs, written)
+        outcome = parallel.write(conn, options, out, jobs, written, range_posts=range_posts)
         out.flush()
         os.fsync(out.fileno())
     return outcome
 
 
-def stream(conn, options, out, progress=None, jobs=1):
+def stream(conn, options, out, progress=None, jobs=1, range_posts=parallel.RANGE_POSTS):
     """Write the posts file alone to a binary file object; returns a Result."""
     started = time.monotonic()
-    outcome = parallel.write(conn, options, out, jobs, progress)
+    outcome = parallel.write(conn, options, out, jobs, progress, range_posts=range_posts)
     out.flush()
     return Result(None, outcome.posts, 0, outcome.bytes, time.monotonic() - started)

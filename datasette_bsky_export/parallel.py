@@ -38,7 +38,7 @@ from .pager import range_keys
 from .workers import BUSY_TIMEOUT, INTERRUPTS, encode_range, receive, send, write_all
 
 RANGE_POSTS = 5000  # about 7.5 MB of JSON per range held by a worker; smaller ranges cost more
-RANGE_POSTS_VARIABLE = "BSKY_EXPORT_RANGE_POSTS"
+MAX_RANGE_POSTS = 10**9
 MAX_JOBS = 8
 
 
@@ -56,12 +56,6 @@ def default_jobs():
     return max(1, min(usable, MAX_JOBS))
 
 
-def range_posts():
-    """Rows per range: RANGE_POSTS, or the environment's RANGE_POSTS_VARIABLE."""
-    value = os.environ.get(RANGE_POSTS_VARIABLE, "")
-    return int(value) if value.isdigit() and int(value) > 0 else RANGE_POSTS
-
-
 class Outcome:
     """What an export wrote: posts, bytes and (``--check``) rejected posts."""
 
@@ -69,21 +63,22 @@ class Outcome:
         self.posts, self.bytes, self.rejected = posts, size, rejected
 
 
-def write(conn, options, out, jobs=1, progress=None, timeout=BUSY_TIMEOUT):
-    """Write the posts file of ``options`` to the binary file ``out``."""
-    return _run(conn, options, out, jobs, progress, timeout, check=False)
+def write(conn, options, out, jobs=1, progress=None, timeout=BUSY_TIMEOUT, range_posts=RANGE_POSTS):
+    """Write the posts file of ``options`` to the binary file ``out``
+    (``jobs`` processes, each range of about ``range_posts`` rows)."""
+    return _run(conn, options, out, jobs, progress, timeout, range_posts, check=False)
 
 
-def check(conn, options, out, jobs=1, progress=None, timeout=BUSY_TIMEOUT):
+def check(conn, options, out, jobs=1, progress=None, timeout=BUSY_TIMEOUT, range_posts=RANGE_POSTS):
     """Write one line to ``out`` for each post the export would reject."""
-    return _run(conn, options, out, jobs, progress, timeout, check=True)
+    return _run(conn, options, out, jobs, progress, timeout, range_posts, check=True)
 
 
-def _run(conn, options, out, jobs, progress, timeout, check):
+def _run(conn, options, out, jobs, progress, timeout, range_posts, check):
     if jobs == 1:
         return _serial(conn, options, out, progress, check)
     with contextlib.closing(
-        range_keys(conn, range_posts(), options.start_bound, options.end_bound)
+        range_keys(conn, range_posts, options.start_bound, options.end_bound)
     ) as cuts:
         keys = list(itertools.islice(cuts, jobs - 1))
         if not keys:  # too small to split
@@ -150,15 +145,42 @@ def _serial_check(conn, options, out, progress):
 # ---------------------------------------------------------------------------
 # The parent's side
 
-_WORKER = "from datasette_bsky_export import workers; workers.main()"
+# A worker runs isolated (-I: no current directory, PYTHONPATH or user site
+# on sys.path) with this process's sys.path minus the current directory,
+# and imports this very package from its directory, so that nothing in the
+# directory the export runs in (a struct.py, a decoy package) is imported.
+_WORKER = """import sys
+sys.path[:] = %r
+import importlib.util
+spec = importlib.util.spec_from_file_location(
+    "datasette_bsky_export", %r, submodule_search_locations=[%r]
+)
+package = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(package)
+from datasette_bsky_export import workers
+workers.main()
+"""
+
+
+def worker_command():
+    """The argv that starts a worker (its output descriptor follows)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        cwd = os.path.realpath(os.getcwd())
+    except FileNotFoundError:  # the current directory was removed
+        cwd = None
+    # Relative entries ('' among them) name the current directory too.
+    path = [e for e in sys.path if os.path.isabs(e) and os.path.realpath(e) != cwd]
+    code = _WORKER % (path, os.path.join(here, "__init__.py"), here)
+    return [sys.executable, "-I", "-c", code]
 
 
 class _Worker:
-    def __init__(self, out_fd):
+    def __init__(self, out_fd, command):
         # A session of its own: the terminal's Ctrl-C goes to the parent,
         # which ends the workers itself.
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(out_fd)],
+            [*command, str(out_fd)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             pass_fds=(out_fd,),
@@ -187,8 +209,9 @@ class _Pool:
             # listed, so that every worker started is one that kill() ends.
             blocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
             try:
+                command = worker_command()
                 for _ in range(jobs):
-                    self.workers.append(_Worker(out_fd))
+                    self.workers.append(_Worker(out_fd, command))
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             for worker in self.workers:
@@ -248,12 +271,17 @@ class _Pool:
             worker.process.stdout.close()
 
     def kill(self):
-        for worker in self.workers:
-            worker.process.kill()
-        for worker in self.workers:
-            worker.process.wait()
-            worker.process.stdin.close()
-            worker.process.stdout.close()
+        """End the workers now; a second Ctrl-C waits until they are gone."""
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
+        try:
+            for worker in self.workers:
+                worker.process.kill()
+            for worker in self.workers:
+                worker.process.wait()
+                worker.process.stdin.close()
+                worker.process.stdout.close()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _error(payload):

@@ -15,30 +15,26 @@ when it is not.
   stops reading holds the export back instead of filling memory. Under
   backpressure the server's ``send`` waits until the client has taken the
   bytes already written (uvicorn: while its transport's write buffer is
-  full); a ``send`` that waits ``stall_timeout`` seconds (default
-  STALL_TIMEOUT) ends the download as failed, so a stalled client gives its
-  slot back.
+  full); a ``send`` that waits ``stall_timeout`` seconds ends the download
+  as failed, so a stalled client gives its slot back.
 """
 
 import asyncio
 import collections
-import logging
 import sqlite3
 import weakref
 
 from datasette import Response
 
-from . import posts
-from .access import PLUGIN
+from . import posts, settings
 from .errors import HttpError, failure_message, loggable
+from .settings import PLUGIN, log
 
 MESSAGE_SIZE = 64 * 1024  # largest http.response.body message we send
-MAX_DOWNLOADS = 20
-MAX_DOWNLOADS_PER_ACTOR = 10
+MAX_DOWNLOADS = settings.DEFAULTS["max_downloads"]
+MAX_DOWNLOADS_PER_ACTOR = settings.DEFAULTS["max_downloads_per_actor"]
 RETRY_AFTER = 30  # seconds, in the 429's Retry-After
-STALL_TIMEOUT = 60  # seconds a client may accept no bytes before its download is ended
 
-log = logging.getLogger("datasette_bsky_export")
 _page_slots = weakref.WeakKeyDictionary()  # Datasette -> (event loop, asyncio.Semaphore)
 _download_slots = weakref.WeakKeyDictionary()  # Datasette -> DownloadSlots
 
@@ -68,13 +64,14 @@ class DownloadSlots:
         self.per_actor = collections.Counter()
 
     @classmethod
-    def of(cls, datasette, config):
+    def of(cls, datasette):
+        """The instance's slots, with the top-level limits (checked at startup)."""
         slots = _download_slots.get(datasette)
-        most = _limit(config, "max_downloads", MAX_DOWNLOADS)
-        per_actor = _limit(config, "max_downloads_per_actor", MAX_DOWNLOADS_PER_ACTOR)
         if slots is None:
-            slots = _download_slots[datasette] = cls(most, per_actor)
-        slots.most, slots.most_per_actor = most, per_actor
+            limits = settings.instance(datasette)
+            slots = _download_slots[datasette] = cls(
+                limits["max_downloads"], limits["max_downloads_per_actor"]
+            )
         return slots
 
     def take(self, actor):
@@ -102,25 +99,6 @@ class _Slot:
             if not self.slots.per_actor[self.actor]:
                 del self.slots.per_actor[self.actor]
             self.slots = None
-
-
-def _limit(config, key, default):
-    value = config.get(key, default)
-    if type(value) is not int or value < 1:
-        log.error(
-            "%s: %s must be a whole number of at least 1, not %r; using %d",
-            PLUGIN,
-            key,
-            value,
-            default,
-        )
-        return default
-    return value
-
-
-def stall_timeout(config):
-    """Seconds a download's client may accept no bytes (``stall_timeout``)."""
-    return _limit(config, "stall_timeout", STALL_TIMEOUT)
 
 
 def _too_many(message):
@@ -152,7 +130,7 @@ class ExportStream(Response):
         label,
         slot,
         tracked,
-        stall_timeout=STALL_TIMEOUT,
+        stall_timeout=settings.DEFAULTS["stall_timeout"],
     ):
         super().__init__(b"", headers=headers, content_type=content_type)
         self.stall_timeout = stall_timeout

@@ -65,7 +65,7 @@ async def download(datasette, request, receive):
         content_type = _CONTENT_TYPES["zip" if is_zip else fmt]
         if request.method == "HEAD":
             return Response("", headers=headers, content_type=content_type)
-        slot = streaming.DownloadSlots.of(datasette, config).take(access.download_owner(request))
+        slot = streaming.DownloadSlots.of(datasette).take(access.download_owner(request))
         label = "%s %s" % (request.method, request.full_path)
         try:
             tracked = await _track(datasette, db, request.actor, progress_id, options)
@@ -85,7 +85,7 @@ async def download(datasette, request, receive):
         label,
         slot,
         tracked,
-        streaming.stall_timeout(config),
+        config["stall_timeout"],
     )
 
 
@@ -253,7 +253,7 @@ async def media_count(datasette, request):
         did = access.scoped_did(config, request.actor, values.get("did"))
         options = params.options("json", did, values)
         root = await params.media_root(datasette, request, db, config)
-        slot = streaming.DownloadSlots.of(datasette, config).take(access.download_owner(request))
+        slot = streaming.DownloadSlots.of(datasette).take(access.download_owner(request))
     except HttpError as e:
         return await error_response(datasette, request, e)
     try:  # a walk of every media row of the selection: it holds a slot as a download does

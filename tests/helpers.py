@@ -3,6 +3,7 @@ small archives with the legacy schema."""
 
 import json
 import pathlib
+import signal
 
 import sqlite_utils
 
@@ -32,3 +33,10 @@ def new_archive(path, posts=()):
         db.execute(statement)
     db["posts"].insert_all(posts)
     return db
+
+
+def interruptible():
+    """A ``preexec_fn`` for a child that must take SIGINT: the default
+    disposition, even when the tests run with SIGINT ignored (``nohup``,
+    ``&``), which Python's subprocess passes on."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from datasette.cli import cli
 
 from datasette_bsky_export import __version__, exportdir
-from helpers import CASES, FIXTURES, case_id, expected_bytes
+from helpers import CASES, FIXTURES, case_id, expected_bytes, interruptible
 
 DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"
 DATASETTE = [sys.executable, "-m", "datasette"]
@@ -72,6 +72,12 @@ def assert_usage_error(result, message):
         (["--start-date", "2024-03-01", "--end-date", "2024-02-01"], "is before start date"),
         (["--batch-size", "0"], "Invalid value for '--batch-size': 0 is not in the range"),
         (["--jobs", "0"], "Invalid value for '--jobs': 0 is not in the range"),
+        (
+            ["--jobs", "2", "--range-posts", "99999999999999999999"],
+            "Invalid value for '--range-posts': 99999999999999999999 is not in the range "
+            "1<=x<=1000000000.",
+        ),
+        (["--range-posts", "0"], "Invalid value for '--range-posts': 0 is not in the range"),
         (["--include-media"], "--stdout cannot be used with --include-media"),
         (["--output", "somewhere"], "--stdout cannot be used with --output"),
         (["--check"], "--check cannot be used with --stdout"),
@@ -128,6 +134,7 @@ def test_help_version_and_format_choice():
     short = run("-h")
     assert short.exit_code == 0 and short.stdout == run("--help").stdout
     assert "--format [json|csv]" in short.stdout and "--jobs INTEGER RANGE" in short.stdout
+    assert "--range-posts" not in short.stdout  # hidden: for tests
     version = run("--version")
     assert version.exit_code == 0
     assert version.stdout == "datasette bsky-export, version %s\n" % __version__
@@ -278,7 +285,6 @@ def media_root_for(db_path, root, skip=()):
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_media_copied_and_missing_reported(archive, tmp_path, monkeypatch, jobs):
-    monkeypatch.setenv("BSKY_EXPORT_RANGE_POSTS", "50")  # --jobs 2 splits 1,500 posts
     db = archive("realistic.db")
     root = tmp_path / "media-root"
     all_paths, _ = media_root_for(db, root)
@@ -296,6 +302,8 @@ def test_media_copied_and_missing_reported(archive, tmp_path, monkeypatch, jobs)
         output,
         "--jobs",
         jobs,
+        "--range-posts",
+        "50",  # --jobs 2 splits 1,500 posts
     )
     assert result.exit_code == 0, result.stderr
     path = only_export_dir(output, DID0)
@@ -379,7 +387,7 @@ def test_failed_export_leaves_nothing(archive, tmp_path):
     assert not output.exists()
 
 
-SMALL_RANGES = dict(os.environ, BSKY_EXPORT_RANGE_POSTS="50")
+SMALL_RANGES = ["--range-posts", "50"]
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
@@ -395,12 +403,12 @@ def test_full_disk_says_so_and_leaves_nothing(archive, tmp_path, jobs):
 
     proc = subprocess.run(
         DATASETTE
-        + ["bsky-export", str(archive("realistic.db")), "--output", str(output), "--jobs", jobs],
+        + ["bsky-export", str(archive("realistic.db")), "--output", str(output), "--jobs", jobs]
+        + SMALL_RANGES,
         preexec_fn=limit,
         capture_output=True,
         text=True,
         timeout=120,
-        env=SMALL_RANGES,
     )
     assert proc.returncode == 1
     assert proc.stderr == (
@@ -415,12 +423,13 @@ def test_full_disk_says_so_and_leaves_nothing(archive, tmp_path, jobs):
 def test_full_disk_on_stdout(archive, jobs):
     with open("/dev/full", "wb") as full:
         proc = subprocess.run(
-            DATASETTE + ["bsky-export", str(archive("realistic.db")), "--stdout", "--jobs", jobs],
+            DATASETTE
+            + ["bsky-export", str(archive("realistic.db")), "--stdout", "--jobs", jobs]
+            + SMALL_RANGES,
             stdout=full,
             stderr=subprocess.PIPE,
             text=True,
             timeout=120,
-            env=SMALL_RANGES,
         )
     assert proc.returncode == 1
     assert proc.stderr == (
@@ -443,6 +452,7 @@ def test_interrupted_export_leaves_nothing(archive, tmp_path, sig, code):
         ],
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
     wait_for_partial(output / "all")
     proc.send_signal(sig)
@@ -520,10 +530,11 @@ def test_quiet_and_progress(archive, tmp_path):
 def test_a_reader_that_goes_away_ends_it_quietly(archive, jobs):
     """`datasette bsky-export ... | head`: no message, no traceback."""
     export = subprocess.Popen(
-        DATASETTE + ["bsky-export", str(archive("realistic.db")), "--stdout", "--jobs", jobs],
+        DATASETTE
+        + ["bsky-export", str(archive("realistic.db")), "--stdout", "--jobs", jobs]
+        + SMALL_RANGES,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=SMALL_RANGES,
     )
     head = subprocess.run(
         ["head", "-c", "100"], stdin=export.stdout, capture_output=True, timeout=60

@@ -2,7 +2,6 @@
 writer holds it locked."""
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -55,12 +54,11 @@ def test_export_while_another_process_inserts_and_deletes(tmp_path, jobs):
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(db), *victims], stdout=subprocess.PIPE, text=True
     )
-    env = dict(os.environ, BSKY_EXPORT_RANGE_POSTS="20")  # --jobs 2: 75 ranges
-    export = subprocess.run(
-        DATASETTE + [str(db), "--stdout", "--batch-size", "3", "--jobs", jobs],
+    export = subprocess.run(  # --jobs 2: 75 ranges
+        DATASETTE
+        + [str(db), "--stdout", "--batch-size", "3", "--jobs", jobs, "--range-posts", "20"],
         capture_output=True,
         timeout=300,
-        env=env,
     )
     assert writer.communicate(timeout=120)[0].strip() == "done"
     assert export.returncode == 0, export.stderr

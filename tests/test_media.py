@@ -467,7 +467,7 @@ async def test_media_count_takes_a_download_slot(tmp_path, root):
     await finish(*running)
     again = await ds.client.get(path, cookies=cookies(ds, {"id": "alice"}))
     assert again.status_code == 200 and again.json()["total"] == 2
-    assert not streaming.DownloadSlots.of(ds, {}).per_actor  # every slot given back
+    assert not streaming.DownloadSlots.of(ds).per_actor  # every slot given back
 
 
 # --------------------------------------------------------------------------
