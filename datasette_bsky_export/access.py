@@ -114,11 +114,11 @@ def scoped_did(config, actor, did):
 
 def media_root(config, log):
     """The configured media root (default: the working directory), with
-    ``allow_hard_links`` (default media.ALLOW_HARD_LINKS)."""
-    root = config.get("media_root") or "."
+    ``allow_hard_links``."""
+    root = config["media_root"]
     if not os.path.isdir(root):
         log.error("%s: media_root %r is not a directory", PLUGIN, root)
         raise HttpError(
             500, "Media export is not available: the configured media folder does not exist"
         )
-    return media.MediaRoot(root, config.get("allow_hard_links", media.ALLOW_HARD_LINKS) is True)
+    return media.MediaRoot(root, config["allow_hard_links"])

@@ -25,11 +25,9 @@ import json
 import sqlite3
 import weakref
 
-from .access import plugin_config
+from . import settings
 from .errors import HttpError, error_response
 
-EXPOSE = "expose_session_tokens"
-EXPOSE_DEFAULT = False
 TABLE = "sessions"
 COLUMNS = frozenset({"access_token", "refresh_token"})
 DOWNLOAD = "view-database-download"
@@ -37,7 +35,7 @@ DOWNLOAD = "view-database-download"
 
 def exposed(datasette, database):
     """True only where the owner set ``expose_session_tokens: true``."""
-    return plugin_config(datasette, database).get(EXPOSE, EXPOSE_DEFAULT) is True
+    return settings.for_database(datasette, database)["expose_session_tokens"]
 
 
 def authorizer(shown_schemas):
