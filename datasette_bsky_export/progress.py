@@ -19,9 +19,10 @@ import time
 import weakref
 
 from datasette import Response
-from datasette.utils import tilde_decode
 
+from . import dbroute
 from .access import actor_id
+from .errors import HttpError, Redirect
 
 MAX_ENTRIES = 200
 KEEP_FINISHED = 300.0  # seconds a finished entry stays readable
@@ -171,11 +172,13 @@ def routes(prefix):
 
 
 def _find(datasette, request):
-    """The request's entry, or None: an unknown database, id or another actor's id."""
-    route = tilde_decode(request.url_vars["database"])
+    """The request's entry, or None: an unknown database, id or another
+    actor's id (``Redirect`` for a ``%``-escaped database name)."""
     try:
-        name = datasette.get_database(route=route).name
-    except KeyError:
+        name = dbroute.resolve(datasette, request).name
+    except Redirect:
+        raise
+    except HttpError:
         return None
     return registry(datasette).get(name, request.url_vars["progress_id"], request.actor)
 
@@ -199,7 +202,10 @@ async def progress_json(datasette, request):
             status=405,
             headers={"allow": "GET, HEAD"},
         )
-    return _answer(_find(datasette, request))
+    try:
+        return _answer(_find(datasette, request))
+    except Redirect as e:
+        return Response.redirect(e.location)
 
 
 async def cancel(datasette, request):
@@ -211,7 +217,10 @@ async def cancel(datasette, request):
             status=405,
             headers={"allow": "POST"},
         )
-    entry = _find(datasette, request)
+    try:
+        entry = _find(datasette, request)
+    except Redirect as e:
+        return Response.redirect(e.location)
     if entry is not None:
         entry.request_cancel()
     return _answer(entry)

@@ -14,7 +14,7 @@ from datasette import Response
 from datasette.utils.asgi import BadRequest, Forbidden, NotFound
 
 from . import access, accounts, engine, mediacount, params, posts, progress, streaming, zipexport
-from .errors import HttpError, error_response, failure_message, loggable
+from .errors import HttpError, Redirect, error_response, failure_message, loggable
 from .streaming import log
 
 _FILE_PARAMS = ("did", "start_date", "end_date", "progress")
@@ -119,6 +119,8 @@ async def export_page(datasette, request):
         )
     try:
         db = params.database(datasette, request)
+    except Redirect as e:
+        return Response.redirect(e.location)
     except HttpError as e:
         raise NotFound(e.message) from None
     if not await access.can_view_table(datasette, request.actor, db.name, "posts"):
