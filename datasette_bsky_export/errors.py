@@ -23,6 +23,7 @@ _TITLES = {
     405: "Method not allowed",
     429: "Too many downloads",
     500: "Export failed",
+    505: "HTTP/1.1 needed",
 }
 
 

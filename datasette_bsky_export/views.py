@@ -61,12 +61,16 @@ async def download(datasette, request, receive):
             "content-disposition": 'attachment; filename="%s"' % name,
             "cache-control": "no-store",
             "x-content-type-options": "nosniff",
+            "x-accel-buffering": "no",  # nginx streams it on, never spooling it to disk
         }
+        if is_zip:  # compressed already: compression middlewares (datasette-gzip) skip it
+            headers["content-encoding"] = "identity"
         content_type = _CONTENT_TYPES["zip" if is_zip else fmt]
+        label = "%s %s" % (request.method, request.full_path)
+        streaming.check_http_version(request, config, label)
         if request.method == "HEAD":
             return Response("", headers=headers, content_type=content_type)
         slot = streaming.DownloadSlots.of(datasette, config).take(access.actor_id(request.actor))
-        label = "%s %s" % (request.method, request.full_path)
         try:
             tracked = await _track(datasette, db, request.actor, progress_id, options)
             first = await _first_chunk(chunks, label, tracked)

@@ -35,8 +35,19 @@ def url(path, **params):
 class Client:
     """One request to the ASGI app, with control of ``http.disconnect``."""
 
-    def __init__(self, ds, path, query="", disconnect_after=None, actor=None):
+    def __init__(
+        self,
+        ds,
+        path,
+        query="",
+        disconnect_after=None,
+        actor=None,
+        http_version="1.1",
+        method="GET",
+    ):
         self.ds = ds
+        self.http_version = http_version
+        self.method = method
         self.path = path
         self.query = query
         self.disconnect_after = disconnect_after  # body messages before the client leaves
@@ -65,8 +76,8 @@ class Client:
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
+            "http_version": self.http_version,
+            "method": self.method,
             "scheme": "http",
             "path": self.path,
             "raw_path": self.path.encode(),
