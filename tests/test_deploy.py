@@ -9,9 +9,12 @@ import gzip
 import io
 import json
 import logging
+import time
 import zipfile
 
 import pytest
+from datasette.app import Datasette
+from datasette.database import QueryInterrupted
 
 from datasette_bsky_export import engine, streaming
 from dsclient import HTML, Client, make_datasette, plugin
@@ -194,3 +197,33 @@ async def test_gzip_leaves_the_zip_alone(archive, fmt):
     await client.run()
     assert header(client, "content-encoding") == "identity" and client.complete
     check_zip(client.body, fmt)  # the bytes on the wire are the ZIP
+
+
+# --------------------------------------------------------------------------
+# Datasette's sql_time_limit_ms (17.8)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", DOWNLOADS)
+async def test_sql_time_limit_does_not_cut_an_export(archive, monkeypatch, name):
+    """Each page takes longer than the 1 ms limit, and queries after that
+    time: the export still runs to the end."""
+    original = engine.Export.step
+
+    def slow_step(self, conn):
+        time.sleep(0.005)
+        return original(self, conn)
+
+    monkeypatch.setattr(engine.Export, "step", slow_step)
+    ds = Datasette([str(archive("realistic.db"))], settings={"sql_time_limit_ms": 1})
+    with pytest.raises(QueryInterrupted):  # Datasette's own queries are limited
+        await ds.get_database("realistic").execute(
+            "with recursive c(x) as (select 1 union all select x + 1 from c "
+            "where x < 100000000) select count(*) from c"
+        )
+    client = await Client(ds, BASE + name, "did=" + DID1).run()
+    assert client.complete
+    if name == "export.zip":
+        check_zip(client.body)
+    else:
+        assert client.body == GOLDEN[name].read_bytes()
