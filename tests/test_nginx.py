@@ -41,6 +41,7 @@ DOWNLOADS = {
     "csv": "posts.csv?did=" + DID1,
     "zip": "export.zip?format=csv&did=" + DID1,
 }
+GZIP_TYPES = ["application/json", "text/csv", "application/zip"]  # nginx's gzip, told to try all
 CURL = shutil.which("curl")
 WGET = shutil.which("wget")
 
@@ -70,9 +71,10 @@ def break_oldest_post(path):
 
 class Stack:
     """Two ``datasette serve`` (one under ``base_url``) of realistic, broken
-    and big, and one nginx with four sites: README's two blocks, README's
-    first block without ``proxy_http_version 1.1``, and README's first block
-    ignoring ``X-Accel-Buffering`` (to see what that header prevents)."""
+    and big, and one nginx with five sites: README's two blocks, and README's
+    first block without ``proxy_http_version 1.1``, ignoring
+    ``X-Accel-Buffering`` (to see what that header prevents), or with nginx's
+    own gzip on for the download's types."""
 
     def __init__(self):
         self.servers = []
@@ -95,7 +97,12 @@ class Stack:
         plain = blocks["/"]
         http10 = plain.replace("    proxy_http_version 1.1;\n", "")
         spooling = plain.replace("}", "    proxy_ignore_headers X-Accel-Buffering;\n}")
-        assert http10 != plain and spooling != plain
+        gzip = plain.replace(  # nginx's gzip, with Datasette's left out
+            "}",
+            '    proxy_set_header Accept-Encoding "";\n    gzip on;\n    gzip_types %s;\n}'
+            % " ".join(GZIP_TYPES),
+        )
+        assert http10 != plain and spooling != plain and gzip != plain
         self.nginx = start(
             folder / "nginx",
             {
@@ -103,6 +110,7 @@ class Stack:
                 "base_url": (blocks["/archive/"], self.servers[1].url),
                 "http10": (http10, self.direct.url),
                 "spooling": (spooling, self.direct.url),
+                "gzip": (gzip, self.direct.url),
             },
         )
 
@@ -224,6 +232,22 @@ def test_failed_download_fails_for_curl_and_wget(stack, tmp_path, site, kind, cl
     body = zip_entries(out.read_bytes())["posts.csv"] if kind == "zip" else out.read_bytes()
     golden = "csv" if kind == "zip" else kind
     assert body == (FIXTURES / ("expected/realistic-did1." + golden)).read_bytes()
+
+
+def test_resuming_cannot_stitch_a_partial_file(stack, tmp_path):
+    """The downloads take no Range: curl -C - and wget -c refuse to add a new
+    export to what a failed one left."""
+    need(CURL, "curl")
+    need(WGET, "wget")
+    out = tmp_path / "posts.json"
+    url = stack.url("plain", "broken", "/posts.json")
+    assert run([CURL, "-sS", "-o", str(out), url]).returncode == 18
+    partial = out.read_bytes()
+    curl = run([CURL, "-sS", "-C", "-", "-o", str(out), url])
+    assert curl.returncode == 33, curl.stderr  # CURLE_RANGE_ERROR: "Cannot resume"
+    assert out.read_bytes() == partial
+    wget = run([WGET, "-q", "-c", "--tries=1", "-O", str(out), url])
+    assert wget.returncode == 4 and out.read_bytes() == partial
 
 
 def page_form(url):
@@ -467,6 +491,21 @@ def test_curl_compressed_gets_the_exact_bytes_and_sees_a_failure(stack, tmp_path
         zip_entries(out.read_bytes())["posts.csv"]
         == (FIXTURES / "expected/realistic-did1.csv").read_bytes()
     )
+
+
+@pytest.mark.parametrize("kind, encoding", [("json", "gzip"), ("csv", "gzip"), ("zip", "identity")])
+def test_nginx_gzip_leaves_the_zip_alone(stack, tmp_path, kind, encoding):
+    """nginx's own gzip, on for all three types (and datasette-gzip left
+    out), compresses the posts files and leaves the ZIP as it is."""
+    need(CURL, "curl")
+    out, head = tmp_path / "out", tmp_path / "headers"
+    url = stack.url("gzip", "realistic", "/" + DOWNLOADS[kind])
+    done = run([CURL, "--compressed", "--fail", "-sS", "-D", str(head), "-o", str(out), url])
+    assert done.returncode == 0, done.stderr
+    assert "content-encoding: %s\n" % encoding in head.read_text().lower()
+    body = zip_entries(out.read_bytes())["posts.csv"] if kind == "zip" else out.read_bytes()
+    golden = "csv" if kind == "zip" else kind
+    assert body == (FIXTURES / ("expected/realistic-did1." + golden)).read_bytes()
 
 
 # --------------------------------------------------------------------------
