@@ -23,6 +23,7 @@ _TITLES = {
     405: "Method not allowed",
     429: "Too many downloads",
     500: "Export failed",
+    505: "HTTP/1.1 needed",
 }
 
 
@@ -47,6 +48,15 @@ class HttpError(Exception):
         self.headers = headers or {}
 
 
+class Redirect(HttpError):
+    """Not an error: the same request belongs at ``location`` (a database
+    name spelled with ``%`` escapes, ``dbroute``)."""
+
+    def __init__(self, location):
+        super().__init__(302, "Moved to %s" % location, {"location": location})
+        self.location = location
+
+
 def failure_message(error):
     """What a user is told of a failed export: the rejected row's post and
     column, or the database's error."""
@@ -61,6 +71,8 @@ def wants_html(request):
 
 async def error_response(datasette, request, error):
     """``error`` as JSON, or as an HTML page for a browser."""
+    if isinstance(error, Redirect):
+        return Response.redirect(error.location)
     headers = {"cache-control": "no-store", **error.headers}
     if not wants_html(request):
         return Response.json(

@@ -3,9 +3,7 @@ known and given once), its flags and its progress id, checked before any
 export starts; every failure is an ``HttpError`` with the status to answer.
 """
 
-from datasette.utils import tilde_decode
-
-from . import access, engine, progress
+from . import access, dbroute, engine, progress
 from .errors import HttpError
 from .streaming import log
 
@@ -16,12 +14,9 @@ NO_MEDIA = ", so media cannot be included"
 
 
 def database(datasette, request):
-    """The database the URL names (404 if none)."""
-    route = tilde_decode(request.url_vars["database"])
-    try:
-        return datasette.get_database(route=route)
-    except KeyError:
-        raise HttpError(404, "Database not found: %s" % engine.short_repr(route)) from None
+    """The database the URL names, in any spelling Datasette takes (404 if
+    none; ``Redirect`` for a ``%``-escaped name): ``dbroute``."""
+    return dbroute.resolve(datasette, request)
 
 
 async def check_table(db):

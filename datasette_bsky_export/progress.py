@@ -25,9 +25,10 @@ import time
 import weakref
 
 from datasette import Response
-from datasette.utils import tilde_decode
 
+from . import dbroute
 from .access import NOT_FRAMEABLE, actor_id
+from .errors import HttpError, Redirect
 
 MAX_ENTRIES = 1000
 MAX_PER_ACTOR = 50
@@ -185,11 +186,13 @@ def routes(prefix):
 
 
 def _find(datasette, request):
-    """The request's entry, or None: an unknown database, id or another actor's id."""
-    route = tilde_decode(request.url_vars["database"])
+    """The request's entry, or None: an unknown database, id or another
+    actor's id (``Redirect`` for a ``%``-escaped database name)."""
     try:
-        name = datasette.get_database(route=route).name
-    except KeyError:
+        name = dbroute.resolve(datasette, request).name
+    except Redirect:
+        raise
+    except HttpError:
         return None
     return registry(datasette).get(name, request.url_vars["progress_id"], request.actor)
 
@@ -213,7 +216,10 @@ async def progress_json(datasette, request):
             status=405,
             headers={"allow": "GET, HEAD", **NOT_FRAMEABLE},
         )
-    return _answer(_find(datasette, request))
+    try:
+        return _answer(_find(datasette, request))
+    except Redirect as e:
+        return Response.redirect(e.location)
 
 
 async def cancel(datasette, request):
@@ -225,7 +231,10 @@ async def cancel(datasette, request):
             status=405,
             headers={"allow": "POST", **NOT_FRAMEABLE},
         )
-    entry = _find(datasette, request)
+    try:
+        entry = _find(datasette, request)
+    except Redirect as e:
+        return Response.redirect(e.location)
     if entry is not None:
         entry.request_cancel()
     return _answer(entry)

@@ -10,6 +10,9 @@ when it is not.
 * ``DownloadSlots`` bounds downloads in flight: ``max_downloads_per_actor``
   (default 10, as the legacy app allowed each user) and ``max_downloads``
   (default 20) in all; beyond them a 429 with ``Retry-After``.
+* ``check_http_version`` refuses a download asked over HTTP/1.0 (505),
+  unless ``allow_http10`` is set: without chunked encoding, a response
+  cut off part way ends like a complete one.
 * ``ExportStream`` sends the chunks as ``http.response.body`` messages of at
   most ``MESSAGE_SIZE`` bytes, holding one chunk at a time: a client that
   stops reading holds the export back instead of filling memory. Under
@@ -34,6 +37,12 @@ MESSAGE_SIZE = 64 * 1024  # largest http.response.body message we send
 MAX_DOWNLOADS = settings.DEFAULTS["max_downloads"]
 MAX_DOWNLOADS_PER_ACTOR = settings.DEFAULTS["max_downloads_per_actor"]
 RETRY_AFTER = 30  # seconds, in the 429's Retry-After
+HTTP10_REFUSED = (
+    "This download needs HTTP/1.1: over HTTP/1.0 an export that fails or is cancelled part "
+    "way ends like a complete one. Use an HTTP/1.1 client; behind nginx, add "
+    "'proxy_http_version 1.1;' where it proxies Datasette. (The server's owner can accept "
+    "HTTP/1.0 with the allow_http10 setting, knowing that.)"
+)
 
 _page_slots = weakref.WeakKeyDictionary()  # Datasette -> (event loop, asyncio.Semaphore)
 _download_slots = weakref.WeakKeyDictionary()  # Datasette -> DownloadSlots
@@ -99,6 +108,23 @@ class _Slot:
             if not self.slots.per_actor[self.actor]:
                 del self.slots.per_actor[self.actor]
             self.slots = None
+
+
+def check_http_version(request, config, label):
+    """HttpError 505 for a download asked over HTTP/1.0 (ASGI ``http_version``),
+    whose end cannot tell a complete export from a cut-off one, unless the
+    ``allow_http10`` setting is true: then each such download is logged."""
+    if request.scope.get("http_version") != "1.0":
+        return
+    if not config["allow_http10"]:
+        raise HttpError(505, HTTP10_REFUSED)
+    if request.method == "GET":
+        log.warning(
+            "%s: %s over HTTP/1.0 (allow_http10): if it fails or is cancelled, the client "
+            "cannot tell",
+            PLUGIN,
+            label,
+        )
 
 
 def _too_many(message):

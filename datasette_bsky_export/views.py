@@ -14,7 +14,7 @@ from datasette import Response
 from datasette.utils.asgi import BadRequest, Forbidden, NotFound
 
 from . import access, accounts, engine, mediacount, params, posts, progress, streaming, zipexport
-from .errors import HttpError, error_response, failure_message, loggable
+from .errors import HttpError, Redirect, error_response, failure_message, loggable
 from .streaming import log
 
 _FILE_PARAMS = ("did", "start_date", "end_date", "progress")
@@ -61,8 +61,13 @@ async def download(datasette, request, receive):
             "content-disposition": 'attachment; filename="%s"' % name,
             "cache-control": "no-store",
             "x-content-type-options": "nosniff",
+            "x-accel-buffering": "no",  # nginx streams it on, never spooling it to disk
         }
+        if is_zip:  # compressed already: compression middlewares (datasette-gzip) skip it
+            headers["content-encoding"] = "identity"
         content_type = _CONTENT_TYPES["zip" if is_zip else fmt]
+        label = "%s %s" % (request.method, request.full_path)
+        streaming.check_http_version(request, config, label)
         if request.method == "HEAD":
             return Response("", headers=headers, content_type=content_type)
         slot = streaming.DownloadSlots.of(datasette).take(access.download_owner(request))
@@ -140,6 +145,8 @@ async def export_page(datasette, request):
         )
     try:
         db = params.database(datasette, request)
+    except Redirect as e:
+        return Response.redirect(e.location)
     except HttpError as e:
         raise NotFound(e.message) from None
     if not await access.can_view_table(datasette, request.actor, db.name, "posts"):

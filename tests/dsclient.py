@@ -35,9 +35,21 @@ def url(path, **params):
 class Client:
     """One request to the ASGI app, with control of ``http.disconnect``."""
 
-    def __init__(self, ds, path, query="", disconnect_after=None, actor=None, address="127.0.0.1"):
+    def __init__(
+        self,
+        ds,
+        path,
+        query="",
+        disconnect_after=None,
+        actor=None,
+        address="127.0.0.1",
+        http_version="1.1",
+        method="GET",
+    ):
         self.ds = ds
         self.address = address  # the client's address in the ASGI scope
+        self.http_version = http_version
+        self.method = method
         self.path = path
         self.query = query
         self.disconnect_after = disconnect_after  # body messages before the client leaves
@@ -66,8 +78,8 @@ class Client:
         scope = {
             "type": "http",
             "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
+            "http_version": self.http_version,
+            "method": self.method,
             "scheme": "http",
             "path": self.path,
             "raw_path": self.path.encode(),

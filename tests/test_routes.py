@@ -459,13 +459,13 @@ async def test_actor_without_a_string_id_is_no_actor(archive, steps, actor):
 @pytest.mark.asyncio
 async def test_string_id_exports_exactly_its_did(archive):
     path = archive("realistic.db")
-    one, _ = with_dids(path, "1", "True")
+    one, _ = with_dids(path, "did:web:1", "True")
     ds = make_datasette([path], plugin(restrict_to_actor=True))
     response = await ds.client.get(
-        "/realistic/-/bsky-export/posts.json", cookies=cookies(ds, {"id": "1"})
+        "/realistic/-/bsky-export/posts.json", cookies=cookies(ds, {"id": "did:web:1"})
     )
     assert response.status_code == 200
-    assert [(p["uri"], p["did"]) for p in response.json()] == [(one, "1")]
+    assert [(p["uri"], p["did"]) for p in response.json()] == [(one, "did:web:1")]
 
 
 # --------------------------------------------------------------------------
