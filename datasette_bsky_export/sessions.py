@@ -34,8 +34,9 @@ DOWNLOAD = "view-database-download"
 
 
 def exposed(datasette, database):
-    """True only where the owner set ``expose_session_tokens: true``."""
-    return settings.for_database(datasette, database)["expose_session_tokens"]
+    """True only where the owner set ``expose_session_tokens: true`` (read
+    before the startup check too: connections are prepared first)."""
+    return settings.for_database(datasette, database)["expose_session_tokens"] is True
 
 
 def authorizer(shown_schemas):
