@@ -43,8 +43,3 @@ def field_pieces(data, texts):
         yield text.replace('"', '""')  # no '"' unless quoted
     if quote:
         yield '"'
-
-
-def record(fields):
-    """A whole record with its ``\\n`` terminator."""
-    return ",".join(map(field, fields)) + "\n"

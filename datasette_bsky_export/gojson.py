@@ -162,9 +162,13 @@ def validate(raw, max_depth=MAX_DEPTH):
 
 
 def indented(raw, depth, max_depth=MAX_DEPTH):
-    """``reindent`` as pieces (str), made as they are read: memory stays one
-    piece whatever the size of the output (a few thousand levels of nesting
-    make hundreds of MB of indentation)."""
+    """Raw JSON (str, surrogate-escaped) re-indented as Go's json.Indent
+    would print it nested ``depth`` levels deep with a two-space indent, as
+    pieces (str) made as they are read: memory stays one piece whatever the
+    size of the output (a few thousand levels of nesting make hundreds of MB
+    of indentation). Tokens are kept verbatim; empty ``{}`` and ``[]`` stay
+    compact. InvalidJSON, as the pieces are read, for anything Go's scanner
+    rejects, nesting deeper than ``max_depth`` included."""
     newline = "\n" + "  " * depth
     for level, token in tokens(raw, max_depth):
         if token == ":":
@@ -173,15 +177,6 @@ def indented(raw, depth, max_depth=MAX_DEPTH):
             yield token
         else:
             yield newline + "  " * level + token
-
-
-def reindent(raw, depth, max_depth=MAX_DEPTH):
-    """Re-indent raw JSON (str, surrogate-escaped) as Go's json.Indent would
-    print it nested ``depth`` levels deep with a two-space indent. Tokens are
-    kept verbatim; empty ``{}`` and ``[]`` stay compact. Raises InvalidJSON
-    for anything Go's scanner rejects, nesting deeper than ``max_depth``
-    included."""
-    return "".join(indented(raw, depth, max_depth))
 
 
 def _unexpected(m, state):

@@ -7,7 +7,8 @@ on, trailing newline) from this struct, in this key order.
 import datetime
 import json
 
-from . import __version__, gotime
+from . import gotime
+from .version import __version__
 
 VERSION = "datasette-bsky-export " + __version__
 _ZERO_TIME = "0001-01-01T00:00:00Z"

@@ -34,7 +34,8 @@ import sqlite3
 import stat
 import threading
 
-from . import posts
+from . import goscan, postrow, sqlitedb
+from .exceptions import ExportError
 from .pager import KeysetPager
 
 READ_SIZE = 1 << 20
@@ -43,11 +44,9 @@ DISK_SET_CACHE_KIB = 2048  # the page cache of one DiskSet
 SHOWN_WARNINGS = 10
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-_IN_CHUNK = 500  # rowids per media query, well under SQLite's limit on variables
-_HAS_MEDIA = posts.COLUMNS.index("has_media")
 # The walk reads only the keys of the legacy order and has_media.
 _KEY_COLUMNS = ", ".join(
-    c if c in ("uri", "created_at", "has_media") else "NULL" for c in posts.COLUMNS
+    c if c in ("uri", "created_at", "has_media") else "NULL" for c in postrow.COLUMNS
 )
 _MEDIA_SQL = (
     "SELECT p.rowid, p.uri, m.file_path FROM posts p JOIN media m "
@@ -55,7 +54,7 @@ _MEDIA_SQL = (
 )
 
 
-class MediaError(ValueError):
+class MediaError(ExportError, ValueError):
     """A media file that cannot be exported (missing, outside the root, not
     a regular file, changed while copied)."""
 
@@ -177,6 +176,10 @@ class _PostKeys(KeysetPager):
         self.select = "SELECT %s, rowid FROM posts" % _KEY_COLUMNS
 
 
+def _surrogate_escaped(data):
+    return data.decode("utf-8", "surrogateescape")
+
+
 class MediaWalk:
     """The media rows of an export's posts whose has_media the legacy reads
     as true: ``(post uri, file_path)``, posts in legacy order, a post's rows
@@ -190,16 +193,10 @@ class MediaWalk:
         return self.pager.done
 
     def page(self, conn):
-        rowids = [row[-1] for row in self.pager.fetch(conn) if posts.reads_true(row[_HAS_MEDIA])]
-        found = []
-        factory = conn.text_factory
-        conn.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
-        try:
-            for start in range(0, len(rowids), _IN_CHUNK):
-                chunk = rowids[start : start + _IN_CHUNK]
-                found += conn.execute(_MEDIA_SQL % ",".join("?" * len(chunk)), chunk).fetchall()
-        finally:
-            conn.text_factory = factory
+        rows = self.pager.fetch(conn)
+        rowids = [row[postrow.ROWID] for row in rows if goscan.reads_true(row[postrow.HAS_MEDIA])]
+        with sqlitedb.text_factory(conn, _surrogate_escaped):
+            found = sqlitedb.rows_in(conn, _MEDIA_SQL, rowids)
         order = {rowid: n for n, rowid in enumerate(rowids)}
         found.sort(key=lambda row: order[row[0]])  # stable: table order within a post
         return [(uri, file_path) for _, uri, file_path in found]

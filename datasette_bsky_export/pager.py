@@ -13,7 +13,8 @@ every page.
 
 import sqlite3
 
-from .posts import COLUMNS
+from . import sqlitedb
+from .postrow import COLUMNS, page_key
 
 _SELECT = "SELECT %s, rowid FROM posts"
 # CSV never needs labels: any value scans into Go's []byte and is not written.
@@ -125,23 +126,18 @@ class KeysetPager:
         if self.done:
             return []
         sql, params = self.page_sql()
-        factory = conn.text_factory
         try:
-            conn.text_factory = text
-            try:
+            with sqlitedb.text_factory(conn, text):
                 rows = conn.execute(sql, params).fetchall()
-            except sqlite3.OperationalError as e:
-                if text is bytearray or _DECODE_ERROR not in str(e):
-                    raise
-                conn.text_factory = bytearray
+        except sqlite3.OperationalError as e:
+            if text is bytearray or _DECODE_ERROR not in str(e):
+                raise
+            with sqlitedb.text_factory(conn, bytearray):
                 rows = conn.execute(sql, params).fetchall()
-        finally:
-            conn.text_factory = factory
         if len(rows) < self.page_size:
             self.done = True
         if rows:
-            last = rows[-1]
-            self.last = (last[4], last[0], last[-1])
+            self.last = page_key(rows[-1])
         return rows
 
 
@@ -204,8 +200,5 @@ def range_keys(conn, every, start=None, end=None):
 
 def _one(conn, sql, params):
     """The first row of a query, TEXT as bytearray (any bytes a key may hold)."""
-    factory, conn.text_factory = conn.text_factory, bytearray
-    try:
+    with sqlitedb.text_factory(conn, bytearray):
         return conn.execute(sql, params).fetchone()
-    finally:
-        conn.text_factory = factory

@@ -33,16 +33,19 @@ import sqlite3
 import subprocess
 import sys
 
-from . import engine, posts
+from . import engine
+from .exceptions import ExportError
+from .goscan import RowError
 from .pager import range_keys
-from .workers import BUSY_TIMEOUT, INTERRUPTS, encode_range, receive, send, write_all
+from .sqlitedb import BUSY_TIMEOUT
+from .workers import INTERRUPTS, encode_range, receive, send, write_all
 
 RANGE_POSTS = 5000  # about 7.5 MB of JSON per range held by a worker; smaller ranges cost more
 MAX_RANGE_POSTS = 10**9
 MAX_JOBS = 8
 
 
-class WorkerError(Exception):
+class WorkerError(ExportError):
     """A worker process died or failed in a way that is not a RowError,
     an OSError or an SQLite error."""
 
@@ -287,9 +290,13 @@ class _Pool:
 def _error(payload):
     kind, args = payload
     if kind == "row":
-        return posts.RowError(*args)
+        return RowError(*args)
     if kind == "os":
         return OSError(*args)  # BrokenPipeError for EPIPE, and so on
-    if kind == "sqlite":
-        return sqlite3.OperationalError(*args)
+    if kind == "sqlite":  # as sqlite3 raised it, its code kept
+        message, code = args
+        error = sqlite3.OperationalError(message)
+        if code is not None:
+            error.sqlite_errorcode = code
+        return error
     return WorkerError(*args)

@@ -18,8 +18,9 @@ import pytest
 from click.testing import CliRunner
 from datasette.cli import cli
 
-from datasette_bsky_export import engine, posts
+from datasette_bsky_export import engine, goscan
 from dsclient import make_datasette, url
+from encoding import export_bytes
 from helpers import new_archive
 
 UTC = "2024-01-15 10:30:00 +0000 UTC"
@@ -105,8 +106,8 @@ async def via_engine(path, fmt, start_date=None, end_date=None):
     conn = sqlite3.connect(str(path))
     try:
         options = engine.ExportOptions(fmt, None, start_date, end_date)
-        return b"".join(engine.iter_export(conn, options))
-    except posts.RowError as e:
+        return export_bytes(conn, options)
+    except goscan.RowError as e:
         assert str(e).startswith("post %s: column %s: " % (e.uri, e.column))
         return str(e)
     finally:

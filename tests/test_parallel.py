@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from datasette_bsky_export import engine, parallel, posts, workers
+from datasette_bsky_export import engine, goscan, parallel, sqlitedb
 from datasette_bsky_export.pager import range_keys
 from helpers import CASES, FIXTURES, case_id, expected_bytes, interruptible, new_archive
 
@@ -25,7 +25,7 @@ SMALL = ["--range-posts", "7"]
 
 def export(path, options, jobs, tmp_path, check=False, range_posts=7):
     """(bytes written, Outcome) of parallel.write (or check) into a file."""
-    conn = workers.connect_read_only(path)
+    conn = sqlitedb.connect_read_only(path)
     target = tmp_path / ("out-%d" % jobs)
     try:
         with open(target, "wb") as out:
@@ -46,7 +46,7 @@ def case_options(case):
 def test_every_case_in_small_ranges(archive, tmp_path, case, jobs):
     path = archive(case["db"])
     if "expect_error" in case:
-        with pytest.raises(posts.RowError) as raised:
+        with pytest.raises(goscan.RowError) as raised:
             export(path, case_options(case), jobs, tmp_path)
         error = case["expect_error"]
         assert (raised.value.uri, raised.value.column) == (error["uri"], error["column"])
@@ -147,7 +147,7 @@ def test_the_first_rejected_row_in_legacy_order_fails_the_export(
     path = archive("realistic.db")
     bad = with_bad_rows(path, positions)
     for fmt in ("json", "csv"):
-        with pytest.raises(posts.RowError) as raised:
+        with pytest.raises(goscan.RowError) as raised:
             export(path, engine.ExportOptions(fmt), jobs, tmp_path, range_posts=25)
         assert (raised.value.uri, raised.value.column) == (bad[0], "text")
     got, outcome = export(
