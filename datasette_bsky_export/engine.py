@@ -15,6 +15,7 @@ from . import fastcsv, fastjson, postrow
 from .exceptions import ExportError
 from .goscan import RowError, short_repr
 from .pager import DEFAULT_PAGE_SIZE, KeysetPager
+from .postrow import PageKey
 
 FORMATS = ("json", "csv")
 MAX_PAGE_SIZE = 100_000
@@ -85,9 +86,9 @@ class ExportOptions:
     def end_bound(self) -> str | None:
         """The legacy's bound: the day's last second, never Go's zero time
         (0001-01-01 23:59:59 is not), so every end date bounds."""
-        return self.end_date and "%s 23:59:59 +0000 UTC" % self.end_date
+        return None if self.end_date is None else "%s 23:59:59 +0000 UTC" % self.end_date
 
-    def pager(self, after: tuple | None = None, until: tuple | None = None) -> KeysetPager:
+    def pager(self, after: PageKey | None = None, until: PageKey | None = None) -> KeysetPager:
         """The pager of the export, or of its range after ``after`` up to ``until``."""
         return KeysetPager(
             self.did,

@@ -9,6 +9,7 @@ of.
 
 import itertools
 import re
+from typing import Any, Iterable, Sequence
 
 from . import bigvalues, gocsv, gojson, gotime
 from .goscan import RowError, scan
@@ -68,7 +69,7 @@ def _json_raw(post, column):
 _BOOL = ("false", "true")
 
 
-def json_pieces(row):
+def json_pieces(row: Sequence[Any]) -> Iterable[bytes]:
     """One post as the legacy prints it inside the array, without the
     separator (``  {\\n    "uri": ...\\n  }``), as bytes pieces: a list of
     one bytes, or for a post with big values an iterator that makes them as
@@ -107,13 +108,13 @@ def _fullsizes(images, urls):
                     urls.append(url)
 
 
-def media_hashes(embed):
+def media_hashes(embed: Any) -> str:
     """MediaFiles hashes from a decoded embed: images[].fullsize, then
     media.images[].fullsize, then external.thumb; each the text after the
     last '/', cut at the first '@', skipped when empty or without '/'."""
     if type(embed) is not dict:
         return ""
-    urls = []
+    urls: list[str] = []
     _fullsizes(embed.get("images"), urls)
     media = embed.get("media")
     if type(media) is dict:
@@ -133,7 +134,7 @@ _MEDIA_SHAPE = {
 }
 
 
-def media_files(has_media, embed_data):
+def media_files(has_media: bool, embed_data: str | None) -> str:
     """The MediaFiles CSV field (str; Go's decoder turns bad UTF-8 into U+FFFD)."""
     if not has_media or embed_data is None:
         return ""
@@ -141,7 +142,7 @@ def media_files(has_media, embed_data):
     return _SURROGATES.sub("\ufffd", media_hashes(embed))
 
 
-def csv_pieces(row):
+def csv_pieces(row: Sequence[Any]) -> Iterable[bytes]:
     """One post as a legacy CSV record with its newline, as ``json_pieces``
     gives a post: bytes pieces, the row checked here."""
     post, big = _scan_big(row)

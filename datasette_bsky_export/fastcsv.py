@@ -9,6 +9,7 @@ from orjson, whose decoding of valid JSON equals Go's.
 
 import itertools
 import operator
+from typing import Any, Iterator, Sequence
 
 import orjson
 
@@ -103,7 +104,7 @@ def _csv_page(rows, quote=gocsv.needs_quotes_utf8):
     )
 
 
-def csv_parts(rows, fast_path=True):
+def csv_parts(rows: Sequence[Sequence[Any]], fast_path: bool = True) -> Iterator[bytes]:
     """The records of ``rows`` as legacy CSV, each line ending ``\\n``, as
     ``fastjson.json_parts`` gives posts."""
     parts = fastpage.encode(rows, fast_path, _csv_page, exact.csv_pieces)

@@ -14,6 +14,7 @@ only when, besides the checks ``fastpage`` shares with CSV (times, flags, counts
 
 import itertools
 import re
+from typing import Any, Iterator, Sequence
 
 import orjson
 
@@ -181,7 +182,9 @@ def _json_page(rows):
     return memoryview(_escape_line_separators(out))[2:-2]  # without "[\n" and "\n]"
 
 
-def json_parts(rows, fast_path=True, lead=b""):
+def json_parts(
+    rows: Sequence[Sequence[Any]], fast_path: bool = True, lead: bytes = b""
+) -> Iterator[bytes]:
     """``lead``, then the posts of ``rows`` as legacy JSON array items joined
     by ``,\\n``: an iterator of bytes pieces. Every row is checked before it
     returns (RowError); big posts are printed as the iterator is read."""

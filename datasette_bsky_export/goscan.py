@@ -16,6 +16,7 @@ would reject (``RowError``). Two paths print rows:
 """
 
 import re
+from typing import Any, Sequence
 
 from . import gojson, gotime
 from .exceptions import ExportError
@@ -25,7 +26,7 @@ from .postrow import BOOLS, COLUMNS, COUNTS, RAW_JSON, STRINGS, TIMES, URI
 class RowError(ExportError, ValueError):
     """A row the legacy exporter rejects: names the post, column and problem."""
 
-    def __init__(self, uri, column, problem):
+    def __init__(self, uri: str | None, column: str, problem: str) -> None:
         self.uri, self.column, self.problem = uri, column, problem
         super().__init__(
             "post %s: column %s: %s"
@@ -46,7 +47,7 @@ def _decode(value):
     return value.decode("utf-8", "surrogateescape")
 
 
-def short_repr(value):
+def short_repr(value: Any) -> str:
     """repr() of a value for a message (bytes as the text they hold), cut to
     60 characters."""
     if isinstance(value, (bytes, bytearray)):
@@ -100,7 +101,7 @@ def _as_bool(value):
     raise ValueError("REAL %r is not a boolean (0 or 1)" % value)
 
 
-def reads_true(value):
+def reads_true(value: Any) -> bool:
     """Whether the legacy reads this boolean column value as true (a value
     it rejects is not true)."""
     try:
@@ -141,7 +142,7 @@ _CONVERT = dict(
 _CONVERTERS = tuple(_CONVERT[c] for c in COLUMNS)
 
 
-def scan(row):
+def scan(row: Sequence[Any]) -> dict[str, Any]:
     """The legacy Post for ``row`` as a dict of Go-typed values."""
     uri = row[URI]
     uri = _as_string(uri) if uri is not None else None

@@ -25,6 +25,7 @@ of its pipe at its next message and exits.
 """
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import select
@@ -32,6 +33,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from typing import BinaryIO, Callable
 
 from . import engine
 from .exceptions import ExportError
@@ -50,7 +52,7 @@ class WorkerError(ExportError):
     an OSError or an SQLite error."""
 
 
-def default_jobs():
+def default_jobs() -> int:
     """The number of CPUs this process may use, at most MAX_JOBS."""
     try:
         usable = len(os.sched_getaffinity(0))
@@ -59,20 +61,38 @@ def default_jobs():
     return max(1, min(usable, MAX_JOBS))
 
 
+@dataclasses.dataclass
 class Outcome:
     """What an export wrote: posts, bytes and (``--check``) rejected posts."""
 
-    def __init__(self, posts=0, size=0, rejected=0):
-        self.posts, self.bytes, self.rejected = posts, size, rejected
+    posts: int = 0
+    bytes: int = 0
+    rejected: int = 0
 
 
-def write(conn, options, out, jobs=1, progress=None, timeout=BUSY_TIMEOUT, range_posts=RANGE_POSTS):
+def write(
+    conn: sqlite3.Connection,
+    options: engine.ExportOptions,
+    out: BinaryIO,
+    jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
+    timeout: float = BUSY_TIMEOUT,
+    range_posts: int = RANGE_POSTS,
+) -> Outcome:
     """Write the posts file of ``options`` to the binary file ``out``
     (``jobs`` processes, each range of about ``range_posts`` rows)."""
     return _run(conn, options, out, jobs, progress, timeout, range_posts, check=False)
 
 
-def check(conn, options, out, jobs=1, progress=None, timeout=BUSY_TIMEOUT, range_posts=RANGE_POSTS):
+def check(
+    conn: sqlite3.Connection,
+    options: engine.ExportOptions,
+    out: BinaryIO,
+    jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
+    timeout: float = BUSY_TIMEOUT,
+    range_posts: int = RANGE_POSTS,
+) -> Outcome:
     """Write one line to ``out`` for each post the export would reject."""
     return _run(conn, options, out, jobs, progress, timeout, range_posts, check=True)
 
@@ -153,6 +173,7 @@ def _serial_check(conn, options, out, progress):
 # and imports this very package from its directory, so that nothing in the
 # directory the export runs in (a struct.py, a decoy package) is imported.
 _WORKER = """import sys
+from typing import BinaryIO, Callable
 sys.path[:] = %r
 import importlib.util
 spec = importlib.util.spec_from_file_location(
@@ -165,7 +186,7 @@ workers.main()
 """
 
 
-def worker_command():
+def worker_command() -> list[str]:
     """The argv that starts a worker (its output descriptor follows)."""
     here = os.path.dirname(os.path.abspath(__file__))
     try:

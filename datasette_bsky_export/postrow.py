@@ -55,8 +55,20 @@ OMITTED_WHEN_EMPTY = ("reply_parent", "embed_type", *RAW_JSON)
 URI = COLUMNS.index("uri")
 HAS_MEDIA = COLUMNS.index("has_media")
 ROWID = WIDTH  # the rowid follows the columns
-# The pager's key of a row: (created_at, uri, rowid).
-page_key = operator.itemgetter(COLUMNS.index("created_at"), URI, ROWID)
+_KEY = operator.itemgetter(COLUMNS.index("created_at"), URI, ROWID)
+
+
+class PageKey(NamedTuple):
+    """A row's place in the legacy order: where a page or a range ends."""
+
+    created_at: Any
+    uri: Any
+    rowid: int
+
+
+def page_key(row: Sequence[Any]) -> PageKey:
+    """The key of a row as the pager reads it (its columns, then rowid)."""
+    return PageKey._make(_KEY(row))
 
 
 def page_columns(rows: Sequence[Sequence[Any]]) -> PostRow:

@@ -22,6 +22,7 @@ from typing import Any, Iterator
 
 from . import engine
 from .goscan import RowError
+from .postrow import PageKey
 from .sqlitedb import connect_read_only
 
 INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
@@ -32,8 +33,8 @@ def encode_range(
     conn: sqlite3.Connection,
     options: engine.ExportOptions,
     check: bool,
-    after: tuple | None = None,
-    until: tuple | None = None,
+    after: PageKey | None = None,
+    until: PageKey | None = None,
 ) -> Iterator[tuple[list[bytes] | Iterator[bytes], int, int]]:
     """(bytes pieces, posts, rejected posts) of each page of the range after
     key ``after`` up to key ``until`` (the whole export without them): the

@@ -1,8 +1,8 @@
 """Where a differential run against the legacy's own Go export found us
 reading times and date filters differently (issue 13), each class on a tiny
-archive built here with the legacy schema. The expected bytes are written out
-by hand from the format's rules (docs: LEGACY_FORMAT.md); where the legacy
-failed, the export fails naming the post's uri and column. Every case runs
+archive built here with the legacy schema. The expected bytes are written
+out by hand from the legacy format's rules (those tests/gomodels.py models);
+where the legacy failed, the export fails naming the post's uri and column. Every case runs
 through the engine, the CLI and HTTP, in JSON and in CSV.
 
 1. A zone name under 3 characters (``+0500 +5``) fails, as in Go's parser.

@@ -1,7 +1,9 @@
-"""Property tests of whole pages of posts (fast and posts).
+"""Property tests of whole pages of posts: the fast pages (fastpage,
+fastjson, fastcsv) against the exact path (exact, goscan).
 
-FAST == EXACT: encoding.json_posts / encoding.csv_records (engine.page_parts) give the exact path's
-bytes (or its RowError) on generated pages of realistic and hostile rows.
+FAST == EXACT: a page through engine.page_parts (encoding.json_posts /
+encoding.csv_records) gives the exact path's bytes (or its RowError) on
+generated pages of realistic and hostile rows.
 Legal rows never raise, and come out as the legacy wrote them (gomodels).
 """
 
