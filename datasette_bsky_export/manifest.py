@@ -28,7 +28,7 @@ _GO_HTML = {
 def export_timestamp(now: datetime.datetime | None = None) -> str:
     """RFC 3339 with nanoseconds, local time, as Go's time.Now() marshals."""
     now = (now or datetime.datetime.now()).astimezone()
-    offset = int(now.utcoffset().total_seconds()) // 60
+    offset = int(now.utcoffset().total_seconds()) // 60  # type: ignore[union-attr]  # aware
     parsed = gotime.GoTime(
         now.year,
         now.month,
@@ -96,6 +96,6 @@ def export_manifest(
         post_count,
         media_count,
         files,
-        options.start_date and options.start_date.isoformat(),
-        options.end_date and options.end_date.isoformat(),
+        options.start_date.isoformat() if options.start_date else None,
+        options.end_date.isoformat() if options.end_date else None,
     )
