@@ -116,3 +116,12 @@ def test_check_lists_every_reject(connect, fmt):
         if c["db"] == "rejects.db" and c["format"] == fmt and "expect_error" in c
     }
     assert found == expected
+
+
+def test_package_errors_share_one_base():
+    """Rows, options, media and workers fail with errors of one base class."""
+    from datasette_bsky_export import exceptions, media, parallel
+
+    for error in (goscan.RowError, engine.OptionError, media.MediaError, parallel.WorkerError):
+        assert issubclass(error, exceptions.ExportError)
+    assert isinstance(goscan.RowError("at://x", "text", "is NULL"), exceptions.ExportError)

@@ -529,3 +529,35 @@ def test_the_worker_command_is_isolated_and_names_this_package():
     code = command[3]
     assert repr(os.path.dirname(os.path.abspath(parallel.__file__))) in code
     assert "''" not in code and repr(os.getcwd()) not in code
+
+
+def test_worker_sqlite_error_keeps_its_code(tmp_path):
+    """A worker's SQLite error crosses the pipe with its error code: a range
+    read while a writer holds the archive comes back as SQLITE_BUSY, which
+    the CLI reports as a locked archive (by code, not by message)."""
+    from datasette_bsky_export import cli, workers
+
+    db = tmp_path / "locked.db"
+    db.write_bytes((FIXTURES / "realistic.db").read_bytes())
+    holder = sqlite3.connect(str(db))
+    holder.execute("BEGIN EXCLUSIVE")
+    conn = sqlitedb.connect_read_only(str(db), timeout=0)
+    read, write = os.pipe()
+    try:
+        message = workers._one_range(
+            conn, engine.ExportOptions("json"), False, (None, None), None, -1, 3
+        )
+        workers.send(write, message)
+        kind, index, payload = workers.receive(read)
+    finally:
+        os.close(read)
+        os.close(write)
+        conn.close()
+        holder.rollback()
+        holder.close()
+    assert (kind, index, payload[0]) == ("error", 3, "sqlite")
+    error = parallel._error(payload)
+    assert isinstance(error, sqlite3.OperationalError)
+    assert error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+    assert cli._locked(error)
+    assert not cli._locked(sqlite3.OperationalError("no such table: locked_busy"))
