@@ -2,13 +2,16 @@
 count and, where the actor may read ``profiles``, its latest handle."""
 
 import sqlite3
+from typing import Any
 
 from . import sqlitedb
 
 MAX_DIDS = 1000  # DIDs listed on the export page
 
 
-def did_counts(conn, did=None, handles=True):
+def did_counts(
+    conn: sqlite3.Connection, did: str | None = None, handles: bool = True
+) -> tuple[list[dict[str, Any]], int]:
     """``([{did, count, handle}], posts in all)``, the DIDs with the most
     posts first (or the one DID given); ``handle`` is None unless
     ``handles`` (the actor may view the profiles table) and one is known."""

@@ -189,14 +189,15 @@ def range_keys(
                 created = row[0]
             taken += every
             sql, value = _bind(created)
-            key = _one(
+            found = _one(
                 conn,
                 "SELECT created_at, uri, rowid FROM posts WHERE created_at = %s "
                 "ORDER BY uri, rowid LIMIT 1 OFFSET ?" % sql,
                 [value, taken - 1],
             )
-            if key is not None and key[1] is not None:
-                yield PageKey._make(key)
+            key = None if found is None else PageKey._make(found)
+            if key is not None and key.uri is not None:
+                yield key
     finally:
         conn.rollback()
 
