@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 
 from . import bigvalues, gocsv, gojson, gotime
 from .goscan import RowError, scan
-from .postrow import COLUMNS, COUNTS, RAW_JSON
+from .postrow import COLUMNS, COUNTS, OMITEMPTY_STRINGS, RAW_JSON
 
 _BIG = tuple(COLUMNS.index(c) for c in ("cid", "did", "text", "reply_parent", "embed_type"))
 
@@ -83,9 +83,9 @@ def json_pieces(row: Sequence[Any]) -> Iterable[bytes]:
     members.append(("has_media", _BOOL[post["has_media"]]))
     members += [(c, "%d" % post[c]) for c in COUNTS]
     members.append(("is_reply", _BOOL[post["is_reply"]]))
-    # Go's omitempty (postrow.OMITTED_WHEN_EMPTY): an empty string, a NULL
-    # or empty raw JSON (scanned as None) is left out of the post.
-    members += [(c, _json_string(post[c])) for c in ("reply_parent", "embed_type") if post[c]]
+    # Go's omitempty (see postrow): an empty string, or a NULL or empty raw
+    # JSON (scanned as None), is left out of the post.
+    members += [(c, _json_string(post[c])) for c in OMITEMPTY_STRINGS if post[c]]
     members += [(c, _json_raw(post, c)) for c in RAW_JSON if post[c] is not None]
     members.append(("archived_at", _json_time(post, "archived_at")))
     parts = []

@@ -126,8 +126,8 @@ def _json_columns(rows):
 
 def _json_page(rows):
     """The posts of ``rows`` when every one is for the fast path, else None.
-    Go's omitempty (postrow.OMITTED_WHEN_EMPTY): reply_parent and embed_type
-    only when not empty, embed_data and labels only when not NULL or empty."""
+    Go's omitempty (see postrow): reply_parent and embed_type only when not
+    empty, embed_data and labels only when not NULL or empty."""
     c = _json_columns(rows)
     if c is None:
         return None

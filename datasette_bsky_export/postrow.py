@@ -8,9 +8,9 @@ name through it, never by position. A page of rows is also read column-wise
 values, which is how the fast pages check and format a whole page at once.
 
 Go's ``omitempty``: the legacy ``Post`` tags ``reply_parent``, ``embed_type``
-(strings: left out of the JSON when empty) and ``embed_data``, ``labels``
-(``json.RawMessage``: left out when NULL or empty) with it. ``OMITTED_WHEN_EMPTY``
-lists them; ``exact.json_pieces`` and ``fastjson._json_page`` apply the rule.
+(``OMITEMPTY_STRINGS``: left out of the JSON when empty) and ``embed_data``,
+``labels`` (``RAW_JSON``, ``json.RawMessage``: left out when NULL or empty)
+with it; ``exact.json_pieces`` and ``fastjson._json_page`` apply the rule.
 """
 
 import operator
@@ -50,7 +50,7 @@ COUNTS = ("like_count", "repost_count", "reply_count", "quote_count")
 TIMES = ("created_at", "indexed_at", "archived_at")
 BOOLS = ("has_media", "is_reply")
 RAW_JSON = ("embed_data", "labels")
-OMITTED_WHEN_EMPTY = ("reply_parent", "embed_type", *RAW_JSON)
+OMITEMPTY_STRINGS = ("reply_parent", "embed_type")
 
 URI = COLUMNS.index("uri")
 HAS_MEDIA = COLUMNS.index("has_media")
