@@ -1,6 +1,6 @@
 """The exact path: one row printed as the legacy printed it, JSON or CSV.
 
-Each row is read by ``posts.scan`` (RowError for a row the legacy rejects)
+Each row is read by ``goscan.scan`` (RowError for a row the legacy rejects)
 and printed the way Go's encoding/json and encoding/csv printed the legacy
 ``Post``; big strings and deep embeds are printed in pieces, the whole row
 checked first. The fast path (``fastpage``) hands over every row it is not sure

@@ -1,9 +1,9 @@
 """The Go row scanner: rows of the ``posts`` table read the way the legacy
 read them.
 
-A row (``postrow``) is the tuple of ``COLUMNS`` as Python's sqlite3 returns it, where TEXT
-arrives as ``str`` (or ``bytearray`` when the page holds invalid UTF-8) and
-BLOB as ``bytes``. ``scan`` reads each value the way Go's database/sql read it
+A row (``postrow``) is the tuple of ``COLUMNS`` as Python's sqlite3 returns
+it, where TEXT arrives as ``str`` (or ``bytearray`` when the page holds
+invalid UTF-8) and BLOB as ``bytes``. ``scan`` reads each value the way Go's database/sql read it
 into the legacy ``Post`` struct, and names the column of any row the legacy
 would reject (``RowError``). Two paths print rows:
 
