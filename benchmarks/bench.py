@@ -10,7 +10,7 @@ For each size it builds (or reuses, cached under benchmarks/data/ by size,
 seed, order and a hash of make_archive.py) an archive and measures on it:
 
 * bare read    Python sqlite3 reading every posts column in the export order;
-* engine       engine.iter_export (json, csv) in a worker process;
+* engine       engine.Export stepped to the end (json, csv) in a worker process;
 * cli stdout   ``datasette bsky-export ARCHIVE --format F --stdout --jobs N`` >
                /dev/null, for each N of --jobs;
 * cli output   the same without --stdout, writing into a temporary directory;
@@ -100,8 +100,8 @@ def worker(kind, fmt, path):
 
         opts = engine.ExportOptions(fmt)
         t0, c0 = time.perf_counter(), time.process_time()
-        nbytes = 0
-        for chunk in engine.iter_export(conn, opts):
+        nbytes, export = 0, engine.Export(opts)
+        while (chunk := export.step(conn)) is not None:
             nbytes += len(chunk)
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         out = {"posts": engine.count(conn, opts), "seconds": seconds, "cpu": cpu, "bytes": nbytes}
@@ -481,7 +481,7 @@ def bench_size(a, size, results, notes):
     sizes = {}
     measure("bare sqlite3 read", "-", lambda: in_worker("bare", "-"))
     for fmt in ("json", "csv"):
-        measure("engine.iter_export", fmt, lambda fmt=fmt: in_worker("engine", fmt))
+        measure("engine.Export", fmt, lambda fmt=fmt: in_worker("engine", fmt))
 
     def cli_stdout(fmt, jobs):
         with open(os.devnull, "wb") as null:

@@ -5,7 +5,7 @@ The hooks here stay thin: each hands over to an adapter module.
 
 from datasette import hookimpl
 
-__version__ = "0.1.0"
+from .version import __version__ as __version__
 
 
 @hookimpl

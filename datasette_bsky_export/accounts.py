@@ -2,22 +2,22 @@
 count and, where the actor may read ``profiles``, its latest handle."""
 
 import sqlite3
+from typing import Any
+
+from . import sqlitedb
 
 MAX_DIDS = 1000  # DIDs listed on the export page
-_IN_CHUNK = 500
 
 
-def did_counts(conn, did=None, handles=True):
+def did_counts(
+    conn: sqlite3.Connection, did: str | None = None, handles: bool = True
+) -> tuple[list[dict[str, Any]], int]:
     """``([{did, count, handle}], posts in all)``, the DIDs with the most
     posts first (or the one DID given); ``handle`` is None unless
     ``handles`` (the actor may view the profiles table) and one is known."""
-    factory = conn.text_factory
-    conn.text_factory = lambda b: b.decode("utf-8", "replace")
-    try:
+    with sqlitedb.text_factory(conn, lambda b: b.decode("utf-8", "replace")):
         rows, total = _counts(conn, did)
         found = _handles(conn, [d for d, _ in rows]) if handles else {}
-    finally:
-        conn.text_factory = factory
     return [{"did": d, "count": n, "handle": found.get(d)} for d, n in rows], total
 
 
@@ -39,17 +39,13 @@ def _counts(conn, did):
 
 def _handles(conn, dids):
     """The latest handle of each DID (by snapshot_at), where profiles has one."""
-    found = {}
-    try:
-        for start in range(0, len(dids), _IN_CHUNK):
-            chunk = dids[start : start + _IN_CHUNK]
-            found.update(
-                conn.execute(
-                    "SELECT did, handle FROM profiles WHERE did IN (%s) ORDER BY snapshot_at"
-                    % ",".join("?" * len(chunk)),
-                    chunk,
-                ).fetchall()
+    try:  # each chunk by snapshot_at, and a DID is in one chunk: the latest wins
+        return dict(
+            sqlitedb.rows_in(
+                conn,
+                "SELECT did, handle FROM profiles WHERE did IN (%s) ORDER BY snapshot_at",
+                dids,
             )
+        )
     except sqlite3.Error:  # no profiles table: DIDs alone
-        pass
-    return found
+        return {}

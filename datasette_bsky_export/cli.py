@@ -19,9 +19,9 @@ import sys
 import click
 from click.core import ParameterSource
 
-from . import __version__, engine, exportdir, media, parallel, posts, terminal, workers
+from . import __version__, engine, exportdir, goscan, media, parallel, sqlitedb, terminal, workers
 
-BUSY_TIMEOUT = workers.BUSY_TIMEOUT
+BUSY_TIMEOUT = sqlitedb.BUSY_TIMEOUT
 NO_POSTS = (
     "No posts found in your archive matching the selected criteria. "
     "Try adjusting your date range or archive some posts first."
@@ -31,8 +31,8 @@ NO_POSTS = (
 def open_archive(path):
     """A read-only connection to the archive; click.BadParameter if it is not one."""
     try:
-        conn = workers.connect_read_only(path, BUSY_TIMEOUT)
-        engine.check_table(conn)
+        conn = sqlitedb.connect_read_only(path, BUSY_TIMEOUT)
+        engine.check_posts_table(conn)
     except sqlite3.OperationalError as e:
         if _locked(e):
             raise _locked_failure(e) from None
@@ -51,7 +51,7 @@ def _bad_archive(path, error):
 
 
 def _locked(error):
-    return "locked" in str(error) or "busy" in str(error)
+    return sqlitedb.is_busy(getattr(error, "sqlite_errorcode", None))
 
 
 def _locked_failure(error):
@@ -264,7 +264,7 @@ def _write(conn, options, jobs, progress, stdout, directory, warnings):
             range_posts=range_posts,
             completed=_completed,
         )
-    except posts.RowError as e:
+    except goscan.RowError as e:
         raise click.ClickException("%s; %s" % (e, lost)) from None
     except sqlite3.OperationalError as e:
         if _locked(e):

@@ -2,17 +2,20 @@
 
 Knows nothing of HTTP or click. ``Export.step(conn)`` runs at most one page
 query on whatever connection it is given and returns the next chunk, so
-adapters can run each page on any thread or connection; ``iter_export`` is
-the plain loop.
+adapters can run each page on any thread or connection.
 """
 
 import datetime
 import itertools
 import re
+import sqlite3
+from typing import Any, Iterator, Sequence
 
-from . import fastcsv, fastjson, posts
+from . import fastcsv, fastjson, postrow
+from .exceptions import ExportError
+from .goscan import RowError, short_repr
 from .pager import DEFAULT_PAGE_SIZE, KeysetPager
-from .posts import short_repr
+from .postrow import PageKey
 
 FORMATS = ("json", "csv")
 MAX_PAGE_SIZE = 100_000
@@ -23,11 +26,11 @@ MAX_DID_LENGTH = 2048
 GO_ZERO_DATE = datetime.date(1, 1, 1)  # the day of Go's zero time.Time
 
 
-class OptionError(ValueError):
+class OptionError(ExportError, ValueError):
     """Options that cannot make an export (bad format, date, table...)."""
 
 
-def parse_date(value, name):
+def parse_date(value: Any, name: str) -> datetime.date | None:
     """A ``YYYY-MM-DD`` option as a date, or OptionError."""
     if value is None or value == "":
         return None
@@ -43,8 +46,13 @@ class ExportOptions:
     """Validated export options; raises OptionError."""
 
     def __init__(
-        self, fmt="json", did=None, start_date=None, end_date=None, page_size=DEFAULT_PAGE_SIZE
-    ):
+        self,
+        fmt: str = "json",
+        did: str | None = None,
+        start_date: str | None = None,
+        end_date: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> None:
         if fmt not in FORMATS:
             raise OptionError("unknown format %s: use json or csv" % short_repr(fmt))
         if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
@@ -66,7 +74,7 @@ class ExportOptions:
         self.page_size = page_size
 
     @property
-    def start_bound(self):
+    def start_bound(self) -> str | None:
         """The legacy's bound: Go's Time.String() of the day's first second.
         The legacy bounds only by a non-zero start time, and 0001-01-01
         00:00:00 UTC is Go's zero time: that start date sets no bound."""
@@ -75,12 +83,12 @@ class ExportOptions:
         return "%s 00:00:00 +0000 UTC" % self.start_date
 
     @property
-    def end_bound(self):
+    def end_bound(self) -> str | None:
         """The legacy's bound: the day's last second, never Go's zero time
         (0001-01-01 23:59:59 is not), so every end date bounds."""
-        return self.end_date and "%s 23:59:59 +0000 UTC" % self.end_date
+        return None if self.end_date is None else "%s 23:59:59 +0000 UTC" % self.end_date
 
-    def pager(self, after=None, until=None):
+    def pager(self, after: PageKey | None = None, until: PageKey | None = None) -> KeysetPager:
         """The pager of the export, or of its range after ``after`` up to ``until``."""
         return KeysetPager(
             self.did,
@@ -93,28 +101,30 @@ class ExportOptions:
         )
 
 
-def check_table(conn):
+def check_posts_table(conn: sqlite3.Connection) -> None:
     """OptionError unless the database has a ``posts`` table with the legacy columns."""
     names = [r[1] for r in conn.execute("PRAGMA table_info(posts)")]
     if not names:
         raise OptionError("no posts table: this is not a bskyarchive archive")
-    missing = [c for c in posts.COLUMNS if c not in names]
+    missing = [c for c in postrow.COLUMNS if c not in names]
     if missing:
         raise OptionError("the posts table lacks column(s): %s" % ", ".join(missing))
 
 
-def count(conn, options):
+def count(conn: sqlite3.Connection, options: ExportOptions) -> int:
     """How many posts the export will hold (one COUNT with the same filters)."""
     sql, params = options.pager().count_sql()
     return conn.execute(sql, params).fetchone()[0]
 
 
-def page_text(fmt):
+def page_text(fmt: str) -> type:
     """How the pages of a ``fmt`` export read TEXT (see KeysetPager.fetch)."""
     return bytearray if fmt == "csv" else str
 
 
-def page_parts(rows, fmt, fast_path=True, lead=b""):
+def page_parts(
+    rows: Sequence[Sequence[Any]], fmt: str, fast_path: bool = True, lead: bytes = b""
+) -> Iterator[bytes]:
     """``lead``, then the posts of one page (CSV records, or JSON array items
     joined by ``,\\n``) as an iterator of bytes pieces. Every row is checked
     (RowError) before it returns; big posts are made as it is read."""
@@ -124,19 +134,19 @@ def page_parts(rows, fmt, fast_path=True, lead=b""):
     return itertools.chain((lead,), parts) if lead else parts
 
 
-def head(fmt):
+def head(fmt: str) -> bytes:
     """The bytes before the first post."""
-    return CSV_BOM + posts.CSV_HEADER.encode() if fmt == "csv" else b"["
+    return CSV_BOM + postrow.CSV_HEADER.encode() if fmt == "csv" else b"["
 
 
-def separator(fmt, posts_before):
+def separator(fmt: str, posts_before: int) -> bytes:
     """The bytes before a page's posts, after ``posts_before`` posts."""
     if fmt == "csv":
         return b""
     return b"\n" if posts_before == 0 else b",\n"
 
 
-def tail(fmt, total):
+def tail(fmt: str, total: int) -> bytes:
     """The bytes after the last of ``total`` posts."""
     if fmt == "csv":
         return b""
@@ -149,7 +159,7 @@ CHUNK_SIZE = 1 << 20  # bytes: small pieces of output are joined up to this size
 class Export:
     """One export as a sequence of byte chunks, returned by ``step``."""
 
-    def __init__(self, options, fast_path=True):
+    def __init__(self, options: ExportOptions, fast_path: bool = True) -> None:
         self.options = options
         self.fast_path = fast_path
         self.pager = options.pager()
@@ -159,7 +169,7 @@ class Export:
         self._pieces = iter(())  # what is left of the current page, bytes pieces
         self._next = None  # its next piece, read ahead
 
-    def step(self, conn):
+    def step(self, conn: sqlite3.Connection) -> bytes | None:
         """The next chunk (bytes), or None once the export is complete.
 
         A chunk is small pieces of output joined up to CHUNK_SIZE, or one
@@ -203,17 +213,7 @@ class Export:
         return itertools.chain.from_iterable(parts)
 
 
-def iter_export(conn, options, fast_path=True):
-    """All chunks of an export, in order."""
-    export = Export(options, fast_path)
-    while True:
-        chunk = export.step(conn)
-        if chunk is None:
-            return
-        yield chunk
-
-
-def page_problems(rows, fmt):
+def page_problems(rows: Sequence[Sequence[Any]], fmt: str) -> list[RowError]:
     """RowError of each row of a page that the export would reject, in
     order: the page is encoded as the export encodes it (the fast path's
     page checks), and split in halves down to single rows only where that
@@ -221,15 +221,8 @@ def page_problems(rows, fmt):
     try:
         page_parts(rows, fmt)  # checks every row
         return []
-    except posts.RowError as e:
+    except RowError as e:
         if len(rows) == 1:
             return [e]
     half = len(rows) // 2
     return page_problems(rows[:half], fmt) + page_problems(rows[half:], fmt)
-
-
-def problems(conn, options):
-    """Each row the export would reject (RowError), without stopping."""
-    pager = options.pager()
-    while not pager.done:
-        yield from page_problems(pager.fetch(conn, page_text(options.format)), options.format)

@@ -14,7 +14,7 @@ import re
 
 from datasette import Response
 
-from . import posts
+from . import goscan
 
 _TITLES = {
     400: "Bad request",
@@ -60,7 +60,7 @@ class Redirect(HttpError):
 def failure_message(error):
     """What a user is told of a failed export: the rejected row's post and
     column, or the database's error."""
-    if isinstance(error, posts.RowError):
+    if isinstance(error, goscan.RowError):
         return "The export failed: %s" % error
     return "The export failed: database error: %s" % error
 

@@ -1,17 +1,19 @@
 """The exact path: one row printed as the legacy printed it, JSON or CSV.
 
-Each row is read by ``posts.scan`` (RowError for a row the legacy rejects)
+Each row is read by ``goscan.scan`` (RowError for a row the legacy rejects)
 and printed the way Go's encoding/json and encoding/csv printed the legacy
 ``Post``; big strings and deep embeds are printed in pieces, the whole row
-checked first. The fast path (``fast``) hands over every row it is not sure
+checked first. The fast path (``fastpage``) hands over every row it is not sure
 of.
 """
 
 import itertools
 import re
+from typing import Any, Iterable, Sequence
 
-from . import gocsv, gojson, gotime, pieces
-from .posts import COLUMNS, COUNTS, RAW_JSON, RowError, scan
+from . import bigvalues, gocsv, gojson, gotime
+from .goscan import RowError, scan
+from .postrow import COLUMNS, COUNTS, OMITEMPTY_STRINGS, RAW_JSON
 
 _BIG = tuple(COLUMNS.index(c) for c in ("cid", "did", "text", "reply_parent", "embed_type"))
 
@@ -22,7 +24,7 @@ def _scan_big(row):
     big = {
         COLUMNS[i]: row[i]
         for i in _BIG
-        if isinstance(row[i], (bytes, bytearray)) and len(row[i]) > pieces.SIZE
+        if isinstance(row[i], (bytes, bytearray)) and len(row[i]) > bigvalues.SIZE
     }
     if big:
         row = [("" if column in big else v) for column, v in zip(COLUMNS, row)]
@@ -32,9 +34,9 @@ def _scan_big(row):
 def _json_string(value):
     if type(value) is not str:  # already pieces
         return value
-    if len(value) <= pieces.SIZE:
+    if len(value) <= bigvalues.SIZE:
         return gojson.json_string(value)
-    return gojson.json_string_pieces(pieces.texts(value))
+    return gojson.json_string_pieces(bigvalues.texts(value))
 
 
 def _json_time(post, column):
@@ -56,7 +58,7 @@ def _json_raw(post, column):
         for line in lines:
             start.append(line)
             size += len(line)
-            if size > pieces.SIZE:
+            if size > bigvalues.SIZE:
                 gojson.validate(raw, max_depth)
                 return itertools.chain(start, lines)
     except gojson.InvalidJSON as e:
@@ -67,7 +69,7 @@ def _json_raw(post, column):
 _BOOL = ("false", "true")
 
 
-def json_pieces(row):
+def json_pieces(row: Sequence[Any]) -> Iterable[bytes]:
     """One post as the legacy prints it inside the array, without the
     separator (``  {\\n    "uri": ...\\n  }``), as bytes pieces: a list of
     one bytes, or for a post with big values an iterator that makes them as
@@ -75,13 +77,15 @@ def json_pieces(row):
     RowError now, never while iterating."""
     post, big = _scan_big(row)
     for column, data in big.items():
-        post[column] = gojson.json_string_pieces(pieces.texts(data))
+        post[column] = gojson.json_string_pieces(bigvalues.texts(data))
     members = [(c, _json_string(post[c])) for c in ("uri", "cid", "did", "text")]
     members += [(c, _json_time(post, c)) for c in ("created_at", "indexed_at")]
     members.append(("has_media", _BOOL[post["has_media"]]))
     members += [(c, "%d" % post[c]) for c in COUNTS]
     members.append(("is_reply", _BOOL[post["is_reply"]]))
-    members += [(c, _json_string(post[c])) for c in ("reply_parent", "embed_type") if post[c]]
+    # Go's omitempty (see postrow): an empty string, or a NULL or empty raw
+    # JSON (scanned as None), is left out of the post.
+    members += [(c, _json_string(post[c])) for c in OMITEMPTY_STRINGS if post[c]]
     members += [(c, _json_raw(post, c)) for c in RAW_JSON if post[c] is not None]
     members.append(("archived_at", _json_time(post, "archived_at")))
     parts = []
@@ -89,12 +93,7 @@ def json_pieces(row):
         parts += [',\n    "%s": ' % column, value]
     parts[0] = '  {\n    "uri": '
     parts.append("\n  }")
-    return pieces.encoded(parts)
-
-
-def exact_json(row):
-    """``json_pieces`` joined (bytes)."""
-    return b"".join(json_pieces(row))
+    return bigvalues.encoded(parts)
 
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
@@ -109,13 +108,13 @@ def _fullsizes(images, urls):
                     urls.append(url)
 
 
-def media_hashes(embed):
+def media_hashes(embed: Any) -> str:
     """MediaFiles hashes from a decoded embed: images[].fullsize, then
     media.images[].fullsize, then external.thumb; each the text after the
     last '/', cut at the first '@', skipped when empty or without '/'."""
     if type(embed) is not dict:
         return ""
-    urls = []
+    urls: list[str] = []
     _fullsizes(embed.get("images"), urls)
     media = embed.get("media")
     if type(media) is dict:
@@ -135,7 +134,7 @@ _MEDIA_SHAPE = {
 }
 
 
-def media_files(has_media, embed_data):
+def media_files(has_media: bool, embed_data: str | None) -> str:
     """The MediaFiles CSV field (str; Go's decoder turns bad UTF-8 into U+FFFD)."""
     if not has_media or embed_data is None:
         return ""
@@ -143,12 +142,12 @@ def media_files(has_media, embed_data):
     return _SURROGATES.sub("\ufffd", media_hashes(embed))
 
 
-def csv_pieces(row):
+def csv_pieces(row: Sequence[Any]) -> Iterable[bytes]:
     """One post as a legacy CSV record with its newline, as ``json_pieces``
     gives a post: bytes pieces, the row checked here."""
     post, big = _scan_big(row)
     for column, data in big.items():
-        post[column] = gocsv.field_pieces(data, pieces.texts(data))
+        post[column] = gocsv.field_pieces(data, bigvalues.texts(data))
     fields = (
         post["uri"],
         post["cid"],
@@ -171,9 +170,4 @@ def csv_pieces(row):
         parts += [",", gocsv.field(field) if type(field) is str else field]
     parts[0] = ""
     parts.append("\n")
-    return pieces.encoded(parts)
-
-
-def exact_csv(row):
-    """``csv_pieces`` joined (bytes)."""
-    return b"".join(csv_pieces(row))
+    return bigvalues.encoded(parts)

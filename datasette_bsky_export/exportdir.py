@@ -13,6 +13,7 @@ that lock, so only when its writer is gone, whatever PID namespace it ran
 in.
 """
 
+import dataclasses
 import datetime
 import fcntl
 import os
@@ -20,9 +21,11 @@ import re
 import secrets
 import shutil
 import signal
+import sqlite3
 import time
+from typing import BinaryIO, Callable
 
-from . import manifest, media, parallel
+from . import engine, manifest, media, parallel
 from .workers import INTERRUPTS
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._:@+-]")
@@ -30,7 +33,7 @@ _WRITEBACK_BYTES = 32 << 20
 _PARTIAL = re.compile(r"\..+\.partial-[0-9a-f-]+\Z")
 
 
-def safe_name(text):
+def folder_name(text: str) -> str:
     """A single, harmless path component for a DID (or any text)."""
     name = _UNSAFE_NAME.sub("_", text)[:200]
     if not name or name.startswith("."):
@@ -38,15 +41,16 @@ def safe_name(text):
     return name
 
 
+@dataclasses.dataclass
 class Result:
-    def __init__(self, path, posts, media_count, size, seconds):
-        self.path, self.posts, self.media, self.bytes, self.seconds = (
-            path,
-            posts,
-            media_count,
-            size,
-            seconds,
-        )
+    """What an export wrote: its directory (None for a stream), posts, media
+    files, the posts file's bytes, and how long it took."""
+
+    path: str | None
+    posts: int
+    media: int
+    bytes: int
+    seconds: float
 
 
 class _Writeback:
@@ -163,19 +167,19 @@ def _copy_file(chosen, uri, source, target):
 
 
 def write(
-    conn,
-    options,
-    output,
-    include_media=False,
-    media_root=".",
-    progress=None,
-    warn=None,
-    now=None,
-    jobs=1,
-    allow_hard_links=media.ALLOW_HARD_LINKS,
-    range_posts=parallel.RANGE_POSTS,
-    completed=None,
-):
+    conn: sqlite3.Connection,
+    options: engine.ExportOptions,
+    output: str,
+    include_media: bool = False,
+    media_root: str = ".",
+    progress: Callable[[int], None] | None = None,
+    warn: Callable[[str], None] | None = None,
+    now: datetime.datetime | None = None,
+    jobs: int = 1,
+    allow_hard_links: bool = media.ALLOW_HARD_LINKS,
+    range_posts: int = parallel.RANGE_POSTS,
+    completed: Callable[[str], None] | None = None,
+) -> Result:
     """Export into a new legacy directory under ``output``; returns a Result.
 
     ``progress(posts_done)`` is called as posts are written, ``warn(message)``
@@ -190,7 +194,7 @@ def write(
     """
     started = time.monotonic()
     now = now or datetime.datetime.now()
-    parent = os.path.join(output, safe_name(options.did or "all"))
+    parent = os.path.join(output, folder_name(options.did or "all"))
     stamp = now.strftime("%Y-%m-%d_%H-%M-%S")
     unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
     created, partial, lock = [], None, None
@@ -199,31 +203,10 @@ def write(
         partial, lock = _make_partial(parent, stamp)
         signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)  # from here the cleanup knows all
         _remove_stale_partials(parent)
-        posts_name = "posts." + options.format
-        posts_path = os.path.join(partial, posts_name)
-        outcome = _write_posts(conn, options, posts_path, jobs, progress, range_posts)
-        size = outcome.bytes
-        if outcome.posts == 0:
-            os.remove(posts_path)  # the legacy writes only the manifest (and media/) then
-            size = 0
-        chosen = None
-        if include_media:  # a second pass over the posts, as the ZIP makes
-            os.mkdir(os.path.join(partial, "media"))
-            chosen = _copy_media(
-                conn,
-                options,
-                media.MediaRoot(media_root, allow_hard_links),
-                os.path.join(partial, "media"),
-                warn or (lambda message: None),
-            )
-        media_count = chosen.count if chosen else 0
-        body = manifest.export_manifest(
-            options, outcome.posts, media_count, len(chosen.names) if chosen else None
+        media_from = (media_root, allow_hard_links, warn) if include_media else None
+        outcome, media_count, size = _fill(
+            conn, options, partial, jobs, progress, range_posts, media_from
         )
-        with open(os.path.join(partial, "manifest.json"), "wb") as out:
-            out.write(body)
-            out.flush()
-            os.fsync(out.fileno())
         signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)  # in place and reported, or not
         final = _final_path(parent, stamp)
         os.rename(partial, final)
@@ -246,6 +229,39 @@ def write(
     return Result(final, outcome.posts, media_count, size, time.monotonic() - started)
 
 
+def _fill(conn, options, partial, jobs, progress, range_posts, media_from):
+    """The export's files written into the directory ``partial``: the posts
+    file (none without posts, as the legacy), ``media/`` when ``media_from``
+    is (media root, allow_hard_links, warn), then manifest.json, synced.
+    Returns (parallel's Outcome, media files copied, posts file size)."""
+    posts_path = os.path.join(partial, "posts." + options.format)
+    outcome = _write_posts(conn, options, posts_path, jobs, progress, range_posts)
+    size = outcome.bytes
+    if outcome.posts == 0:
+        os.remove(posts_path)  # the legacy writes only the manifest (and media/) then
+        size = 0
+    chosen = None
+    if media_from:  # a second pass over the posts, as the ZIP makes
+        media_root, allow_hard_links, warn = media_from
+        os.mkdir(os.path.join(partial, "media"))
+        chosen = _copy_media(
+            conn,
+            options,
+            media.MediaRoot(media_root, allow_hard_links),
+            os.path.join(partial, "media"),
+            warn or (lambda message: None),
+        )
+    media_count = chosen.count if chosen else 0
+    body = manifest.export_manifest(
+        options, outcome.posts, media_count, len(chosen.names) if chosen else None
+    )
+    with open(os.path.join(partial, "manifest.json"), "wb") as out:
+        out.write(body)
+        out.flush()
+        os.fsync(out.fileno())
+    return outcome, media_count, size
+
+
 def _write_posts(conn, options, path, jobs, progress, range_posts):
     """The posts file at ``path``, written by ``jobs`` processes and synced;
     returns parallel.write's Outcome."""
@@ -263,7 +279,14 @@ def _write_posts(conn, options, path, jobs, progress, range_posts):
     return outcome
 
 
-def stream(conn, options, out, progress=None, jobs=1, range_posts=parallel.RANGE_POSTS):
+def stream(
+    conn: sqlite3.Connection,
+    options: engine.ExportOptions,
+    out: BinaryIO,
+    progress: Callable[[int], None] | None = None,
+    jobs: int = 1,
+    range_posts: int = parallel.RANGE_POSTS,
+) -> Result:
     """Write the posts file alone to a binary file object; returns a Result."""
     started = time.monotonic()
     outcome = parallel.write(conn, options, out, jobs, progress, range_posts=range_posts)

@@ -1,7 +1,7 @@
 """The JSON fast page: whole pages of posts printed by orjson.
 
-Rows come with TEXT as ``str``. A page takes this path (``fast.encode``)
-only when, besides the checks ``fast`` shares with CSV (times, flags, counts):
+Rows come with TEXT as ``str``. A page takes this path (``fastpage.encode``)
+only when, besides the checks ``fastpage`` shares with CSV (times, flags, counts):
 
 * strings are ``str`` (strict UTF-8) and orjson's escapes are Go's, except
   for U+2028/U+2029, which are escaped over the whole output afterwards;
@@ -14,10 +14,11 @@ only when, besides the checks ``fast`` shares with CSV (times, flags, counts):
 
 import itertools
 import re
+from typing import Any, Iterator, Sequence
 
 import orjson
 
-from . import exact, fast
+from . import exact, fastpage, postrow
 
 _INDENT = orjson.OPT_INDENT_2
 _LINE_SEPARATORS = ((b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
@@ -41,27 +42,27 @@ def _go_escape(out):
 
 
 def _raw_json(value):
-    """What to give orjson for a raw JSON column value, or fast.Exact.
+    """What to give orjson for a raw JSON column value, or fastpage.Exact.
 
     orjson decodes it; orjson's compact form, with the escapes Go's Marshal
     adds, must then be the value itself, byte for byte. Then orjson's
     indented form has the same tokens in Go's layout."""
     if value == b"null":
         return None
-    if type(value) is not bytes or len(value) > fast.VALUE_LIMIT:
-        raise fast.Exact
+    if type(value) is not bytes or len(value) > fastpage.VALUE_LIMIT:
+        raise fastpage.Exact
     try:
         decoded = orjson.loads(value)
         compact = orjson.dumps(decoded)
     except (orjson.JSONDecodeError, orjson.JSONEncodeError):  # e.g. nested too deep for orjson
-        raise fast.Exact from None
+        raise fastpage.Exact from None
     if compact == value:
         # The page dump escapes U+2028/U+2029 everywhere, so none may be raw here.
         if _LINE_SEPARATOR.search(value):
-            raise fast.Exact
+            raise fastpage.Exact
         return decoded  # printed in place, at its depth, by the page dump
     if _go_escape(compact) != value:
-        raise fast.Exact
+        raise fastpage.Exact
     # Go's escapes for <>& must stay: print it here and put them back.
     out = orjson.dumps(decoded, option=_INDENT).replace(b"\n", b"\n    ")
     for char, escape in _HTML_ESCAPES:
@@ -80,7 +81,7 @@ def _json_times(columns):
     """The RFC 3339 forms of all the times of these page columns, in one list,
     or None unless every one takes the fast path. Once the suffix is "Z", the
     only space left on a line is the one between date and time."""
-    joined = fast.joined_times(columns, str)
+    joined = fastpage.joined_times(columns, str)
     if joined is None:
         return None
     return _UTC_SUFFIX.sub("Z", joined).replace(" ", "T").split("\n")
@@ -91,58 +92,68 @@ def _raw_json_column(column):
 
 
 def _json_columns(rows):
-    """The 17 columns of ``rows``, times as RFC 3339 and raw JSON as what
-    orjson prints, when every row is for the fast path; else None."""
-    columns = tuple(zip(*rows))[:17]
-    (
-        uri,
-        cid,
-        did,
-        text,
-        created,
-        indexed,
-        has_media,
-        likes,
-        reposts,
-        replies,
-        quotes,
-        is_reply,
-        parent,
-        embed_type,
-        embed,
-        labels,
-        archived,
-    ) = columns
+    """The columns of ``rows`` (a PostRow of columns), times as RFC 3339 and
+    raw JSON as what orjson prints, when every row is for the fast path;
+    else None."""
+    c = postrow.page_columns(rows)
+    strings = (c.uri, c.cid, c.did, c.text, c.reply_parent, c.embed_type)
     if not (
-        fast.all_of_type((uri, cid, did, text, parent, embed_type), str)
-        and fast.all_of_type((has_media, likes, reposts, replies, quotes, is_reply), int)
-        and set(has_media) <= fast.FLAGS
-        and set(is_reply) <= fast.FLAGS
-        and fast.all_small((uri, cid, did, text, parent, embed_type))
+        fastpage.all_of_type(strings, str)
+        and fastpage.all_of_type(
+            (c.has_media, c.like_count, c.repost_count, c.reply_count, c.quote_count, c.is_reply),
+            int,
+        )
+        and set(c.has_media) <= fastpage.FLAGS
+        and set(c.is_reply) <= fastpage.FLAGS
+        and fastpage.all_small(strings)
     ):
         return None
-    times = _json_times((created, indexed, archived))
+    times = _json_times((c.created_at, c.indexed_at, c.archived_at))
     if times is None:
         return None
     n = len(rows)
-    created, indexed, archived = times[:n], times[n : 2 * n], times[2 * n : 3 * n]
     try:
-        embed, labels = _raw_json_column(embed), _raw_json_column(labels)
-    except fast.Exact:
+        return c._replace(
+            created_at=times[:n],
+            indexed_at=times[n : 2 * n],
+            archived_at=times[2 * n : 3 * n],
+            embed_data=_raw_json_column(c.embed_data),
+            labels=_raw_json_column(c.labels),
+        )
+    except fastpage.Exact:
         return None
-    return (*columns[:4], created, indexed, *columns[6:14], embed, labels, archived)
 
 
 def _json_page(rows):
-    """The posts of ``rows`` when every one is for the fast path, else None."""
-    columns = _json_columns(rows)
-    if columns is None:
+    """The posts of ``rows`` when every one is for the fast path, else None.
+    Go's omitempty (see postrow): reply_parent and embed_type only when not
+    empty, embed_data and labels only when not NULL or empty."""
+    c = _json_columns(rows)
+    if c is None:
         return None
     page = []
-    for u, c, d, t, ca, ia, hm, lc, rc, rpc, qc, ir, rp, et, ed, lb, aa in zip(*columns):
+    for u, ci, d, t, ca, ia, hm, lc, rc, rpc, qc, ir, rp, et, ed, lb, aa in zip(
+        c.uri,
+        c.cid,
+        c.did,
+        c.text,
+        c.created_at,
+        c.indexed_at,
+        c.has_media,
+        c.like_count,
+        c.repost_count,
+        c.reply_count,
+        c.quote_count,
+        c.is_reply,
+        c.reply_parent,
+        c.embed_type,
+        c.embed_data,
+        c.labels,
+        c.archived_at,
+    ):
         post = {
             "uri": u,
-            "cid": c,
+            "cid": ci,
             "did": d,
             "text": t,
             "created_at": ca,
@@ -171,18 +182,15 @@ def _json_page(rows):
     return memoryview(_escape_line_separators(out))[2:-2]  # without "[\n" and "\n]"
 
 
-def json_parts(rows, fast_path=True, lead=b""):
+def json_parts(
+    rows: Sequence[Sequence[Any]], fast_path: bool = True, lead: bytes = b""
+) -> Iterator[bytes]:
     """``lead``, then the posts of ``rows`` as legacy JSON array items joined
     by ``,\\n``: an iterator of bytes pieces. Every row is checked before it
     returns (RowError); big posts are printed as the iterator is read."""
     pieces = []
-    for part in fast.encode(rows, fast_path, _json_page, exact.json_pieces):
+    for part in fastpage.encode(rows, fast_path, _json_page, exact.json_pieces):
         # a fast page: one copy of it, its separator first; a post: its pieces
         pieces += [(lead + part,)] if type(part) is memoryview else [(lead,), part]
         lead = b",\n"
     return itertools.chain.from_iterable(pieces)
-
-
-def json_posts(rows, fast_path=True):
-    """``json_parts`` joined (bytes)."""
-    return b"".join(json_parts(rows, fast_path))

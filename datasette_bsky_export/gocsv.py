@@ -1,6 +1,7 @@
 """Go ``encoding/csv`` field quoting (Writer with Comma ',' and UseCRLF false)."""
 
 import re
+from typing import Iterable, Iterator
 
 from .gotime import GO_SPACES
 
@@ -14,18 +15,18 @@ LEADING_SPACE_UTF8 = re.compile(
 )
 
 
-def needs_quotes(text):
+def needs_quotes(text: str) -> bool:
     """Go's fieldNeedsQuotes: ``,`` ``"`` CR or LF anywhere, exactly ``\\.``,
     or a first character that is a Unicode space."""
     return bool(_SPECIAL.search(text)) or text[:1] in _LEADING_SPACES or text == "\\."
 
 
-def needs_quotes_utf8(data):
+def needs_quotes_utf8(data: bytes | bytearray) -> bool:
     """``needs_quotes`` of the text of UTF-8 bytes."""
     return bool(SPECIAL_UTF8.search(data) or LEADING_SPACE_UTF8.match(data)) or data == b"\\."
 
 
-def field(text):
+def field(text: str) -> str:
     """One CSV field (str; invalid UTF-8 as surrogate escapes) as Go writes
     it: inside quotes ``"`` doubles and everything else is raw."""
     if needs_quotes(text):
@@ -33,7 +34,7 @@ def field(text):
     return text
 
 
-def field_pieces(data, texts):
+def field_pieces(data: bytes | bytearray, texts: Iterable[str]) -> Iterator[str]:
     """``field`` of the text of UTF-8 bytes ``data`` (a big field), printed
     from ``texts``, the text of ``data`` in pieces."""
     quote = needs_quotes_utf8(data)
@@ -43,8 +44,3 @@ def field_pieces(data, texts):
         yield text.replace('"', '""')  # no '"' unless quoted
     if quote:
         yield '"'
-
-
-def record(fields):
-    """A whole record with its ``\\n`` terminator."""
-    return ",".join(map(field, fields)) + "\n"

@@ -9,6 +9,7 @@ so one value can carry any byte sequence.
 import json
 import math
 import re
+from typing import Any, Iterable, Iterator
 
 # Go escapes U+2028/U+2029 always, and writes each invalid UTF-8 byte as the
 # escape \ufffd. json.dumps(ensure_ascii=False) already matches Go for the rest
@@ -17,12 +18,12 @@ _AFTER_PY_ESCAPE = {0x2028: "\\u2028", 0x2029: "\\u2029"}
 _AFTER_PY_ESCAPE.update({cp: "\\ufffd" for cp in range(0xDC80, 0xDD00)})
 
 
-def json_string(text):
+def json_string(text: str) -> str:
     """The Go JSON encoding of ``text`` (surrogate-escaped str), as str."""
     return json.dumps(text, ensure_ascii=False).translate(_AFTER_PY_ESCAPE)
 
 
-def json_string_pieces(texts):
+def json_string_pieces(texts: Iterable[str]) -> Iterator[str]:
     """``json_string`` of the text given in pieces, in pieces (each
     character is escaped on its own, so any cut is safe)."""
     yield '"'
@@ -31,7 +32,7 @@ def json_string_pieces(texts):
     yield '"'
 
 
-def format_float(value):
+def format_float(value: float) -> str:
     """``strconv.FormatFloat(value, 'g', -1, 64)``: how database/sql turns a
     REAL into text."""
     if math.isnan(value):
@@ -80,7 +81,7 @@ MAX_DEPTH = 10000  # Go's scanner limit on nesting
 _VALUE, _VALUE_OR_CLOSE, _KEY, _KEY_OR_CLOSE, _COLON, _COMMA_OR_CLOSE, _MEMBER, _END = range(8)
 
 
-def tokens(raw, max_depth=MAX_DEPTH):
+def tokens(raw: str, max_depth: int = MAX_DEPTH) -> Iterator[tuple[int, str]]:
     """Each token of raw JSON (str, surrogate-escaped) as ``(level, token)``,
     as Go's scanner reads it: ``level`` is the nesting at which Go's
     json.Indent starts a new line before the token, or -1 for none. Tokens
@@ -88,8 +89,11 @@ def tokens(raw, max_depth=MAX_DEPTH):
     rejects, nesting deeper than ``max_depth`` included. Iterative: memory
     is the stack of open containers, whatever the nesting.
 
-    A Go-exact state machine, longer than a function should be."""
-    stack = []  # open containers, '{' or '['
+    A Go-exact state machine, kept whole though longer than 60 lines: it is
+    the loop every embed goes through, and split into functions its state
+    (position, stack, expected token) would be passed back and forth on
+    every token, with a call each time."""
+    stack: list[str] = []  # open containers, '{' or '['
     state = _VALUE
     pos = 0
     end = len(raw)
@@ -97,7 +101,7 @@ def tokens(raw, max_depth=MAX_DEPTH):
     while True:
         m = match(raw, pos)
         if m is None:
-            pos = _WS.match(raw, pos).end()
+            pos = _WS.match(raw, pos).end()  # type: ignore[union-attr]  # matches empty
             if pos == end:
                 if state == _END:
                     return
@@ -155,16 +159,20 @@ def tokens(raw, max_depth=MAX_DEPTH):
             state = _MEMBER
 
 
-def validate(raw, max_depth=MAX_DEPTH):
+def validate(raw: str, max_depth: int = MAX_DEPTH) -> None:
     """Raise InvalidJSON unless Go's scanner accepts ``raw``."""
     for _ in tokens(raw, max_depth):
         pass
 
 
-def indented(raw, depth, max_depth=MAX_DEPTH):
-    """``reindent`` as pieces (str), made as they are read: memory stays one
-    piece whatever the size of the output (a few thousand levels of nesting
-    make hundreds of MB of indentation)."""
+def indented(raw: str, depth: int, max_depth: int = MAX_DEPTH) -> Iterator[str]:
+    """Raw JSON (str, surrogate-escaped) re-indented as Go's json.Indent
+    would print it nested ``depth`` levels deep with a two-space indent, as
+    pieces (str) made as they are read: memory stays one piece whatever the
+    size of the output (a few thousand levels of nesting make hundreds of MB
+    of indentation). Tokens are kept verbatim; empty ``{}`` and ``[]`` stay
+    compact. InvalidJSON, as the pieces are read, for anything Go's scanner
+    rejects, nesting deeper than ``max_depth`` included."""
     newline = "\n" + "  " * depth
     for level, token in tokens(raw, max_depth):
         if token == ":":
@@ -175,22 +183,13 @@ def indented(raw, depth, max_depth=MAX_DEPTH):
             yield newline + "  " * level + token
 
 
-def reindent(raw, depth, max_depth=MAX_DEPTH):
-    """Re-indent raw JSON (str, surrogate-escaped) as Go's json.Indent would
-    print it nested ``depth`` levels deep with a two-space indent. Tokens are
-    kept verbatim; empty ``{}`` and ``[]`` stay compact. Raises InvalidJSON
-    for anything Go's scanner rejects, nesting deeper than ``max_depth``
-    included."""
-    return "".join(indented(raw, depth, max_depth))
-
-
 def _unexpected(m, state):
     token = m.group(0).lstrip(" \t\r\n")
     where = "after top-level value" if state == _END else "at offset %d" % m.start()
     return InvalidJSON("unexpected %r %s" % (token[:20], where))
 
 
-def unmarshal(raw, shape, max_depth=MAX_DEPTH):
+def unmarshal(raw: Any, shape: Any, max_depth: int = MAX_DEPTH) -> Any:
     """Go's json.Unmarshal of raw JSON into interface{}, keeping only what
     ``shape`` asks for; None where Unmarshal fails (what Go's scanner rejects,
     a number out of float64 range). A shape is a dict of member names to
@@ -198,8 +197,10 @@ def unmarshal(raw, shape, max_depth=MAX_DEPTH):
     of another kind in its place reads as None, and a repeated name takes the
     last value, as in Go. Array elements holding nothing are left out.
     Iterative: memory is what is kept plus the stack of open containers."""
-    stack = []  # per open container: [its value (None: not kept), its shape]
-    root = name = None
+    stack: list[Any] = []  # per open container: [its value (None: not kept), its shape]
+    root: Any = None
+    name: Any = None
+    container_shape: Any
     try:
         for _, token in tokens(raw, max_depth):
             kind = token[0]

@@ -12,6 +12,7 @@ numeric offset counts except with the zone name ``UTC``, which wins.
 """
 
 import re
+from typing import NamedTuple
 
 # Go's unicode.IsSpace (used by strings.TrimSpace and encoding/csv).
 GO_SPACES = (
@@ -41,6 +42,20 @@ _DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 class BadTime(ValueError):
     pass
+
+
+class GoTime(NamedTuple):
+    """A stored time as Go's time.Time held it: the wall clock and its zone's
+    offset from UTC."""
+
+    year: int
+    month: int
+    day: int
+    hour: int
+    minute: int
+    second: int
+    nanos: int
+    offset: int  # minutes east of UTC
 
 
 def _zone_ok(zone, offset):
@@ -76,7 +91,7 @@ def _signed_offset_ok(text):
     return m is not None and int(m.group(1)) <= 23
 
 
-def _build(groups, sign=None, off_h="00", off_m="00"):
+def _build(groups, sign=None, off_h="00", off_m="00") -> GoTime:
     year, month, day, hour, minute, second, frac = groups
     year, month, day = int(year), int(month), int(day)
     hour, minute = int(hour or 0), int(minute or 0)
@@ -97,12 +112,11 @@ def _build(groups, sign=None, off_h="00", off_m="00"):
         raise BadTime("time zone offset out of range")
     offset = (off_h * 60 + off_m) * (-1 if sign == "-" else 1)
     nanos = int(frac[:9].ljust(9, "0")) if frac else 0
-    return year, month, day, hour, minute, second, nanos, offset
+    return GoTime(year, month, day, hour, minute, second, nanos, offset)
 
 
-def parse(text):
-    """Parse a stored time (str). Returns (year, month, day, hour, minute,
-    second, nanosecond, offset_minutes); raises BadTime."""
+def parse(text: str) -> GoTime:
+    """Parse a stored time (str); raises BadTime."""
     cut = text.find("m=")
     candidate = (text[:cut] if cut > 0 else text).strip(GO_SPACES)
     m = _STRING_FORM.fullmatch(candidate)
@@ -113,7 +127,7 @@ def parse(text):
             raise BadTime(_zone_problem(zone, offset))
         parsed = _build(g[:7], g[7], g[8], g[9])
         if zone == "UTC":  # Go's Parse sets UTC for this name, whatever the offset says
-            return parsed[:7] + (0,)
+            return parsed._replace(offset=0)
         return parsed
     candidate = text[:-1] if text.endswith("Z") else text
     for number, form in enumerate(_ISO_FORMS):
@@ -126,40 +140,38 @@ def parse(text):
     raise BadTime("not a time the legacy archive format can hold")
 
 
-def _zone(offset):
+def _zone(offset: int) -> str:
     if offset == 0:
         return "Z"
     sign = "-" if offset < 0 else "+"
     return "%s%02d:%02d" % (sign, abs(offset) // 60, abs(offset) % 60)
 
 
-def rfc3339_nano(parsed):
+def rfc3339_nano(t: GoTime) -> str:
     """Go's Time.MarshalJSON: RFC 3339 with trimmed nanoseconds."""
-    year, month, day, hour, minute, second, nanos, offset = parsed
-    if abs(offset) >= 24 * 60:
+    if abs(t.offset) >= 24 * 60:
         raise BadTime("time zone offset of 24 hours or more cannot be written as RFC 3339")
-    frac = ("." + ("%09d" % nanos).rstrip("0")) if nanos else ""
+    frac = ("." + ("%09d" % t.nanos).rstrip("0")) if t.nanos else ""
     return "%04d-%02d-%02dT%02d:%02d:%02d%s%s" % (
-        year,
-        month,
-        day,
-        hour,
-        minute,
-        second,
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
         frac,
-        _zone(offset),
+        _zone(t.offset),
     )
 
 
-def rfc3339(parsed):
+def rfc3339(t: GoTime) -> str:
     """Go's Time.Format(time.RFC3339): whole seconds, fraction dropped."""
-    year, month, day, hour, minute, second, _nanos, offset = parsed
     return "%04d-%02d-%02dT%02d:%02d:%02d%s" % (
-        year,
-        month,
-        day,
-        hour,
-        minute,
-        second,
-        _zone(offset),
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        _zone(t.offset),
     )

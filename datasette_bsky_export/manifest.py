@@ -6,8 +6,13 @@ on, trailing newline) from this struct, in this key order.
 
 import datetime
 import json
+from typing import TYPE_CHECKING, Iterable
 
-from . import __version__, gotime
+from . import gotime
+from .version import __version__
+
+if TYPE_CHECKING:
+    from . import engine
 
 VERSION = "datasette-bsky-export " + __version__
 _ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -20,11 +25,11 @@ _GO_HTML = {
 }
 
 
-def export_timestamp(now=None):
+def export_timestamp(now: datetime.datetime | None = None) -> str:
     """RFC 3339 with nanoseconds, local time, as Go's time.Now() marshals."""
     now = (now or datetime.datetime.now()).astimezone()
-    offset = int(now.utcoffset().total_seconds()) // 60
-    parsed = (
+    offset = int(now.utcoffset().total_seconds()) // 60  # type: ignore[union-attr]  # aware
+    parsed = gotime.GoTime(
         now.year,
         now.month,
         now.day,
@@ -37,7 +42,7 @@ def export_timestamp(now=None):
     return gotime.rfc3339_nano(parsed)
 
 
-def directory_files(names, media_files=None):
+def directory_files(names: Iterable[str], media_files: int | None = None) -> list[str]:
     """The ``files`` list: names in the directory, sorted, with the media
     folder as ``media/ (N files)``."""
     entries = list(names)
@@ -50,8 +55,14 @@ def directory_files(names, media_files=None):
 
 
 def manifest_bytes(
-    fmt, post_count, media_count, files, start_date=None, end_date=None, timestamp=None
-):
+    fmt: str,
+    post_count: int,
+    media_count: int,
+    files: Iterable[str],
+    start_date: str | None = None,
+    end_date: str | None = None,
+    timestamp: str | None = None,
+) -> bytes:
     """The manifest, byte for byte as the legacy wrote it."""
     manifest = {
         "export_format": fmt,
@@ -70,7 +81,12 @@ def manifest_bytes(
     return (text + "\n").encode("utf-8", "surrogateescape")
 
 
-def export_manifest(options, post_count, media_count=0, media_files=None):
+def export_manifest(
+    options: "engine.ExportOptions",
+    post_count: int,
+    media_count: int = 0,
+    media_files: int | None = None,
+) -> bytes:
     """The manifest of an export of ``options`` (engine.ExportOptions) that
     holds ``post_count`` posts and, when media was asked for, ``media_files``
     files in ``media/``. With no post the legacy listed no file."""
@@ -80,6 +96,6 @@ def export_manifest(options, post_count, media_count=0, media_files=None):
         post_count,
         media_count,
         files,
-        options.start_date and options.start_date.isoformat(),
-        options.end_date and options.end_date.isoformat(),
+        options.start_date.isoformat() if options.start_date else None,
+        options.end_date.isoformat() if options.end_date else None,
     )

@@ -33,9 +33,14 @@ import os
 import sqlite3
 import stat
 import threading
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 
-from . import posts
+from . import goscan, postrow, sqlitedb
+from .exceptions import ExportError
 from .pager import KeysetPager
+
+if TYPE_CHECKING:
+    from . import engine
 
 READ_SIZE = 1 << 20
 ALLOW_HARD_LINKS = False  # the default of the setting allow_hard_links
@@ -43,11 +48,9 @@ DISK_SET_CACHE_KIB = 2048  # the page cache of one DiskSet
 SHOWN_WARNINGS = 10
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-_IN_CHUNK = 500  # rowids per media query, well under SQLite's limit on variables
-_HAS_MEDIA = posts.COLUMNS.index("has_media")
 # The walk reads only the keys of the legacy order and has_media.
 _KEY_COLUMNS = ", ".join(
-    c if c in ("uri", "created_at", "has_media") else "NULL" for c in posts.COLUMNS
+    c if c in ("uri", "created_at", "has_media") else "NULL" for c in postrow.COLUMNS
 )
 _MEDIA_SQL = (
     "SELECT p.rowid, p.uri, m.file_path FROM posts p JOIN media m "
@@ -55,7 +58,7 @@ _MEDIA_SQL = (
 )
 
 
-class MediaError(ValueError):
+class MediaError(ExportError, ValueError):
     """A media file that cannot be exported (missing, outside the root, not
     a regular file, changed while copied)."""
 
@@ -63,12 +66,12 @@ class MediaError(ValueError):
 class MediaFile:
     """An open regular file inside the media root, of a known size."""
 
-    def __init__(self, fd, file_path, info):
+    def __init__(self, fd: int, file_path: str, info: os.stat_result) -> None:
         self.fd = fd
         self.file_path = file_path
         self.size, self.mtime = info.st_size, info.st_mtime_ns
 
-    def blocks(self):
+    def blocks(self) -> Iterator[bytes]:
         """The file's ``size`` bytes, a block at a time; MediaError if it
         shrinks, grows or is rewritten meanwhile (after its last block)."""
         left = self.size
@@ -98,12 +101,12 @@ class MediaFile:
 class MediaRoot:
     """Opens ``file_path`` values inside one directory."""
 
-    def __init__(self, root, allow_hard_links=ALLOW_HARD_LINKS):
+    def __init__(self, root: str, allow_hard_links: bool = ALLOW_HARD_LINKS) -> None:
         self.root = os.path.realpath(root)
         self.roots = {self.root, os.path.abspath(root)}
         self.allow_hard_links = allow_hard_links
 
-    def parts(self, file_path):
+    def parts(self, file_path: Any) -> list[str]:
         """The path components of ``file_path`` below the root, or MediaError."""
         if not isinstance(file_path, str) or not file_path or "\x00" in file_path:
             raise MediaError("unusable file_path %r" % (file_path,))
@@ -120,7 +123,7 @@ class MediaRoot:
             raise MediaError("%r names a directory, not a file" % (file_path,))
         return parts
 
-    def open(self, file_path):
+    def open(self, file_path: Any) -> MediaFile:
         """The MediaFile of ``file_path``, or MediaError."""
         parts = self.parts(file_path)
         dir_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -177,32 +180,37 @@ class _PostKeys(KeysetPager):
         self.select = "SELECT %s, rowid FROM posts" % _KEY_COLUMNS
 
 
+def _surrogate_escaped(data):
+    return data.decode("utf-8", "surrogateescape")
+
+
+class MediaRow(NamedTuple):
+    """A media row of a post the export holds."""
+
+    uri: str
+    file_path: Any  # as stored: the walk's users check it
+
+
 class MediaWalk:
     """The media rows of an export's posts whose has_media the legacy reads
     as true: ``(post uri, file_path)``, posts in legacy order, a post's rows
     in table order. ``page(conn)`` runs the next page's queries."""
 
-    def __init__(self, options):
+    def __init__(self, options: "engine.ExportOptions") -> None:
         self.pager = _PostKeys(options)
 
     @property
-    def done(self):
+    def done(self) -> bool:
         return self.pager.done
 
-    def page(self, conn):
-        rowids = [row[-1] for row in self.pager.fetch(conn) if posts.reads_true(row[_HAS_MEDIA])]
-        found = []
-        factory = conn.text_factory
-        conn.text_factory = lambda b: b.decode("utf-8", "surrogateescape")
-        try:
-            for start in range(0, len(rowids), _IN_CHUNK):
-                chunk = rowids[start : start + _IN_CHUNK]
-                found += conn.execute(_MEDIA_SQL % ",".join("?" * len(chunk)), chunk).fetchall()
-        finally:
-            conn.text_factory = factory
+    def page(self, conn: sqlite3.Connection) -> list[MediaRow]:
+        rows = self.pager.fetch(conn)
+        rowids = [row[postrow.ROWID] for row in rows if goscan.reads_true(row[postrow.HAS_MEDIA])]
+        with sqlitedb.text_factory(conn, _surrogate_escaped):
+            found = sqlitedb.rows_in(conn, _MEDIA_SQL, rowids)
         order = {rowid: n for n, rowid in enumerate(rowids)}
         found.sort(key=lambda row: order[row[0]])  # stable: table order within a post
-        return [(uri, file_path) for _, uri, file_path in found]
+        return [MediaRow(uri, file_path) for _, uri, file_path in found]
 
 
 class MediaSet:
@@ -214,14 +222,14 @@ class MediaSet:
     (warned). ``count`` is the manifest's ``media_count``, ``names`` the
     files in ``media/``."""
 
-    def __init__(self, root, warn):
+    def __init__(self, root: MediaRoot, warn: Callable[[str], None]) -> None:
         self.root = root
         self.warn = warn
         self.seen = DiskSet()
         self.names = DiskSet()
         self.count = 0
 
-    def open(self, uri, file_path):
+    def open(self, uri: str, file_path: Any) -> MediaFile | None:
         if not self.seen.add(file_path):
             return None
         try:
@@ -244,11 +252,11 @@ class MediaSet:
         )
         return None
 
-    def copied(self, source):
+    def copied(self, source: MediaFile) -> None:
         self.names.add(base_name(source.file_path))
         self.count += 1
 
-    def failed(self, uri, error):
+    def failed(self, uri: str, error: Exception | str) -> None:
         self.warn("media of %r not exported: %s" % (uri, error))
 
     def close(self):
@@ -273,7 +281,7 @@ class DiskSet:
     thread may use it; ``close`` waits for a call under way in another
     (the ZIP's, cancelled while a worker thread adds)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA cache_size = -%d" % DISK_SET_CACHE_KIB)
@@ -282,7 +290,7 @@ class DiskSet:
         self._db.execute("BEGIN")  # never committed: pages reach the file only when spilled
         self._size = 0
 
-    def add(self, value):
+    def add(self, value: Any) -> bool:
         """Adds ``value``; True when it was not in the set yet."""
         with self._lock:
             cursor = self._db.execute("INSERT OR IGNORE INTO members VALUES (?)", (_member(value),))
@@ -309,7 +317,7 @@ def _member(value):
     return b"r" + repr(value).encode("ascii", "backslashreplace")
 
 
-def base_name(file_path):
+def base_name(file_path: str) -> str:
     """The name of ``file_path`` in ``media/`` (the ZIP needs it in UTF-8)."""
     name = file_path.rsplit("/", 1)[-1]
     try:
@@ -323,17 +331,17 @@ class Warnings:
     """A warning callback that shows the first ``shown`` messages one by
     one, then (``summary``) how many there were in all."""
 
-    def __init__(self, emit, shown=SHOWN_WARNINGS):
+    def __init__(self, emit: Callable[[str], None], shown: int = SHOWN_WARNINGS) -> None:
         self.emit = emit
         self.shown = shown
         self.count = 0
 
-    def __call__(self, message):
+    def __call__(self, message: str) -> None:
         self.count += 1
         if self.count <= self.shown:
             self.emit(message)
 
-    def summary(self):
+    def summary(self) -> None:
         if self.count > self.shown:
             self.emit(
                 "%d media files not exported in all (%d more than shown)"

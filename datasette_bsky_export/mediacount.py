@@ -7,23 +7,29 @@ values of ``media.MediaWalk`` (kept in a ``media.DiskSet``), each opened by
 the export would refuse (a symlink, a hard link...) counts as missing.
 """
 
+import sqlite3
+from typing import TYPE_CHECKING
+
 from . import media
+
+if TYPE_CHECKING:
+    from . import engine
 
 
 class MediaCount:
     """Walks an export's media rows one ``step(conn)`` (one page of posts) at a time."""
 
-    def __init__(self, options, root):
+    def __init__(self, options: "engine.ExportOptions", root: media.MediaRoot) -> None:
         self.walk = media.MediaWalk(options)
         self.root = root
         self.seen = media.DiskSet()
         self.found = 0
 
     @property
-    def done(self):
+    def done(self) -> bool:
         return self.walk.done
 
-    def step(self, conn):
+    def step(self, conn: sqlite3.Connection) -> None:
         """Counts the media files of the next page of posts."""
         for _, file_path in self.walk.page(conn):
             if not self.seen.add(file_path):
@@ -34,14 +40,14 @@ class MediaCount:
                 continue
             self.found += 1
 
-    def close(self):
+    def close(self) -> None:
         self.seen.close()
 
     @property
-    def total(self):
+    def total(self) -> int:
         return len(self.seen)
 
-    def message(self):
+    def message(self) -> str:
         if not self.total:
             return "The selected posts have no media files."
         return "%s of %s media files found; %s missing" % (

@@ -12,8 +12,10 @@ every page.
 """
 
 import sqlite3
+from typing import Any, Iterator
 
-from .posts import COLUMNS
+from . import sqlitedb
+from .postrow import COLUMNS, PageKey, page_key
 
 _SELECT = "SELECT %s, rowid FROM posts"
 # CSV never needs labels: any value scans into Go's []byte and is not written.
@@ -76,14 +78,14 @@ class KeysetPager:
 
     def __init__(
         self,
-        did=None,
-        start=None,
-        end=None,
-        page_size=DEFAULT_PAGE_SIZE,
-        csv=False,
-        after=None,
-        until=None,
-    ):
+        did: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        csv: bool = False,
+        after: PageKey | None = None,
+        until: PageKey | None = None,
+    ) -> None:
         self.page_size = page_size
         self.select = _SELECT % ", ".join(_CSV_COLUMNS.values() if csv else COLUMNS)
         self.where = []
@@ -104,11 +106,11 @@ class KeysetPager:
         self.last = after  # (created_at, uri, rowid) of the last row returned
         self.done = False
 
-    def count_sql(self):
+    def count_sql(self) -> tuple[str, list[Any]]:
         where = " WHERE " + " AND ".join(self.where) if self.where else ""
         return "SELECT count(*) FROM posts" + where, list(self.params)
 
-    def page_sql(self):
+    def page_sql(self) -> tuple[str, list[Any]]:
         where = list(self.where)
         params = list(self.params)
         if self.last is not None:
@@ -118,30 +120,25 @@ class KeysetPager:
         sql = self.select + (" WHERE " + " AND ".join(where) if where else "") + _ORDER
         return sql, params + [self.page_size]
 
-    def fetch(self, conn, text=str):
+    def fetch(self, conn: sqlite3.Connection, text: type = str) -> list[Any]:
         """The next page of rows (empty when there are no more). TEXT comes
         as ``text`` (str or bytearray); as bytearray for a page holding
         invalid UTF-8. BLOBs come as bytes."""
         if self.done:
             return []
         sql, params = self.page_sql()
-        factory = conn.text_factory
         try:
-            conn.text_factory = text
-            try:
+            with sqlitedb.text_factory(conn, text):
                 rows = conn.execute(sql, params).fetchall()
-            except sqlite3.OperationalError as e:
-                if text is bytearray or _DECODE_ERROR not in str(e):
-                    raise
-                conn.text_factory = bytearray
+        except sqlite3.OperationalError as e:
+            if text is bytearray or _DECODE_ERROR not in str(e):
+                raise
+            with sqlitedb.text_factory(conn, bytearray):
                 rows = conn.execute(sql, params).fetchall()
-        finally:
-            conn.text_factory = factory
         if len(rows) < self.page_size:
             self.done = True
         if rows:
-            last = rows[-1]
-            self.last = (last[4], last[0], last[-1])
+            self.last = page_key(rows[-1])
         return rows
 
 
@@ -161,7 +158,9 @@ def _window(select, start, end, upto=None, above=None):
     return select + (" WHERE " + " AND ".join(where) if where else ""), params
 
 
-def range_keys(conn, every, start=None, end=None):
+def range_keys(
+    conn: sqlite3.Connection, every: int, start: str | None = None, end: str | None = None
+) -> Iterator[PageKey]:
     """Keys (created_at, uri, rowid) that cut the posts within the date
     bounds into ranges of ``every`` rows in the legacy order: a range is the
     rows after one key up to the next one included, so created_at ties may
@@ -190,22 +189,20 @@ def range_keys(conn, every, start=None, end=None):
                 created = row[0]
             taken += every
             sql, value = _bind(created)
-            key = _one(
+            found = _one(
                 conn,
                 "SELECT created_at, uri, rowid FROM posts WHERE created_at = %s "
                 "ORDER BY uri, rowid LIMIT 1 OFFSET ?" % sql,
                 [value, taken - 1],
             )
-            if key is not None and key[1] is not None:
-                yield tuple(key)
+            key = None if found is None else PageKey._make(found)
+            if key is not None and key.uri is not None:
+                yield key
     finally:
         conn.rollback()
 
 
 def _one(conn, sql, params):
     """The first row of a query, TEXT as bytearray (any bytes a key may hold)."""
-    factory, conn.text_factory = conn.text_factory, bytearray
-    try:
+    with sqlitedb.text_factory(conn, bytearray):
         return conn.execute(sql, params).fetchone()
-    finally:
-        conn.text_factory = factory

@@ -25,6 +25,7 @@ of its pipe at its next message and exits.
 """
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import select
@@ -32,22 +33,26 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from typing import BinaryIO, Callable
 
-from . import engine, posts
+from . import engine
+from .exceptions import ExportError
+from .goscan import RowError
 from .pager import range_keys
-from .workers import BUSY_TIMEOUT, INTERRUPTS, encode_range, receive, send, write_all
+from .sqlitedb import BUSY_TIMEOUT
+from .workers import INTERRUPTS, encode_range, receive, send, write_all
 
 RANGE_POSTS = 5000  # about 7.5 MB of JSON per range held by a worker; smaller ranges cost more
 MAX_RANGE_POSTS = 10**9
 MAX_JOBS = 8
 
 
-class WorkerError(Exception):
+class WorkerError(ExportError):
     """A worker process died or failed in a way that is not a RowError,
     an OSError or an SQLite error."""
 
 
-def default_jobs():
+def default_jobs() -> int:
     """The number of CPUs this process may use, at most MAX_JOBS."""
     try:
         usable = len(os.sched_getaffinity(0))
@@ -56,20 +61,38 @@ def default_jobs():
     return max(1, min(usable, MAX_JOBS))
 
 
+@dataclasses.dataclass
 class Outcome:
     """What an export wrote: posts, bytes and (``--check``) rejected posts."""
 
-    def __init__(self, posts=0, size=0, rejected=0):
-        self.posts, self.bytes, self.rejected = posts, size, rejected
+    posts: int = 0
+    bytes: int = 0
+    rejected: int = 0
 
 
-def write(conn, options, out, jobs=1, progress=None, timeout=BUSY_TIMEOUT, range_posts=RANGE_POSTS):
+def write(
+    conn: sqlite3.Connection,
+    options: engine.ExportOptions,
+    out: BinaryIO,
+    jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
+    timeout: float = BUSY_TIMEOUT,
+    range_posts: int = RANGE_POSTS,
+) -> Outcome:
     """Write the posts file of ``options`` to the binary file ``out``
     (``jobs`` processes, each range of about ``range_posts`` rows)."""
     return _run(conn, options, out, jobs, progress, timeout, range_posts, check=False)
 
 
-def check(conn, options, out, jobs=1, progress=None, timeout=BUSY_TIMEOUT, range_posts=RANGE_POSTS):
+def check(
+    conn: sqlite3.Connection,
+    options: engine.ExportOptions,
+    out: BinaryIO,
+    jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
+    timeout: float = BUSY_TIMEOUT,
+    range_posts: int = RANGE_POSTS,
+) -> Outcome:
     """Write one line to ``out`` for each post the export would reject."""
     return _run(conn, options, out, jobs, progress, timeout, range_posts, check=True)
 
@@ -150,6 +173,7 @@ def _serial_check(conn, options, out, progress):
 # and imports this very package from its directory, so that nothing in the
 # directory the export runs in (a struct.py, a decoy package) is imported.
 _WORKER = """import sys
+from typing import BinaryIO, Callable
 sys.path[:] = %r
 import importlib.util
 spec = importlib.util.spec_from_file_location(
@@ -162,7 +186,7 @@ workers.main()
 """
 
 
-def worker_command():
+def worker_command() -> list[str]:
     """The argv that starts a worker (its output descriptor follows)."""
     here = os.path.dirname(os.path.abspath(__file__))
     try:
@@ -287,9 +311,13 @@ class _Pool:
 def _error(payload):
     kind, args = payload
     if kind == "row":
-        return posts.RowError(*args)
+        return RowError(*args)
     if kind == "os":
         return OSError(*args)  # BrokenPipeError for EPIPE, and so on
-    if kind == "sqlite":
-        return sqlite3.OperationalError(*args)
+    if kind == "sqlite":  # as sqlite3 raised it, its code kept
+        message, code = args
+        error = sqlite3.OperationalError(message)
+        if code is not None:
+            error.sqlite_errorcode = code
+        return error
     return WorkerError(*args)

@@ -22,7 +22,7 @@ def database(datasette, request):
 async def check_table(db):
     """404 unless ``db`` has a posts table the export can read."""
     try:
-        await db.execute_fn(engine.check_table)
+        await db.execute_fn(engine.check_posts_table)
     except engine.OptionError as e:
         raise HttpError(404, "%s: %s" % (db.name, e)) from None
 

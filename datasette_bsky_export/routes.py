@@ -15,7 +15,7 @@
 
 import json
 
-from . import access, posts, progress, views
+from . import access, postrow, progress, views
 
 
 def routes():
@@ -36,7 +36,7 @@ async def action_links(datasette, actor, database, table=None):
     db = datasette.databases.get(database)
     if db is None or not await db.table_exists("posts"):
         return []
-    if not set(posts.COLUMNS) <= set(await db.table_columns("posts")):
+    if not set(postrow.COLUMNS) <= set(await db.table_columns("posts")):
         return []  # some other kind of posts table
     if not await access.can_view_table(datasette, actor, database, "posts"):
         return []

@@ -29,7 +29,7 @@ import weakref
 
 from datasette import Response
 
-from . import posts, settings
+from . import goscan, settings
 from .errors import HttpError, failure_message, loggable
 from .settings import PLUGIN, log
 
@@ -256,7 +256,7 @@ class ExportStream(Response):
                     self.label,
                     self.export.posts,
                     loggable(e),
-                    exc_info=not isinstance(e, (posts.RowError, sqlite3.Error)),
+                    exc_info=not isinstance(e, (goscan.RowError, sqlite3.Error)),
                 )
                 self.tracked.end("failed", failure_message(e))
                 return False

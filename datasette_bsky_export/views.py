@@ -13,7 +13,7 @@ import urllib.parse
 from datasette import Response
 from datasette.utils.asgi import BadRequest, Forbidden, NotFound
 
-from . import access, accounts, engine, mediacount, params, posts, progress, streaming, zipexport
+from . import access, accounts, engine, goscan, mediacount, params, progress, streaming, zipexport
 from .errors import HttpError, Redirect, error_response, failure_message, loggable
 from .streaming import log
 
@@ -97,7 +97,7 @@ async def download(datasette, request, receive):
 async def _first_chunk(chunks, label, tracked):
     try:
         return await chunks.__anext__()
-    except (posts.RowError, sqlite3.Error) as e:
+    except (goscan.RowError, sqlite3.Error) as e:
         log.error("%s: %s failed before its first byte: %s", access.PLUGIN, label, loggable(e))
         tracked.end("failed", failure_message(e))
         raise HttpError(500, failure_message(e)) from None

@@ -18,22 +18,24 @@ import signal
 import sqlite3
 import struct
 import sys
-import urllib.parse
+from typing import Any, Iterator
 
-from . import engine, posts
+from . import engine
+from .goscan import RowError
+from .postrow import PageKey
+from .sqlitedb import connect_read_only
 
-BUSY_TIMEOUT = 5.0  # seconds a connection waits for a writer's lock
 INTERRUPTS = {signal.SIGINT, signal.SIGTERM}
 _FRAME = struct.Struct("!I")
 
 
-def connect_read_only(path, timeout=BUSY_TIMEOUT):
-    """A read-only connection to the SQLite file at ``path``."""
-    uri = "file:%s?mode=ro" % urllib.parse.quote(os.path.abspath(path))
-    return sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False)
-
-
-def encode_range(conn, options, check, after=None, until=None):
+def encode_range(
+    conn: sqlite3.Connection,
+    options: engine.ExportOptions,
+    check: bool,
+    after: PageKey | None = None,
+    until: PageKey | None = None,
+) -> Iterator[tuple[list[bytes] | Iterator[bytes], int, int]]:
     """(bytes pieces, posts, rejected posts) of each page of the range after
     key ``after`` up to key ``until`` (the whole export without them): the
     export's posts, or with ``check`` one line per post it would reject."""
@@ -53,7 +55,7 @@ def encode_range(conn, options, check, after=None, until=None):
 # Frames
 
 
-def write_all(fd, data):
+def write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
@@ -70,12 +72,12 @@ def _read_exactly(fd, size):
     return b"".join(parts)
 
 
-def send(fd, message):
+def send(fd: int, message: object) -> None:
     data = pickle.dumps(message)
     write_all(fd, _FRAME.pack(len(data)) + data)
 
 
-def receive(fd):
+def receive(fd: int) -> Any:
     """The next message, or None at the end of the pipe."""
     header = _read_exactly(fd, _FRAME.size)
     if header is None:
@@ -123,10 +125,10 @@ def _one_range(conn, options, check, bounds, inbox, out_fd, index):
                 output.turn(_turn(inbox))
         if output.position is None:
             output.turn(_turn(inbox))
-    except posts.RowError as e:
+    except RowError as e:
         return ("error", index, ("row", (e.uri, e.column, e.problem)))
-    except sqlite3.Error as e:
-        return ("error", index, ("sqlite", (str(e),)))
+    except sqlite3.Error as e:  # its code says whether the archive was locked
+        return ("error", index, ("sqlite", (str(e), getattr(e, "sqlite_errorcode", None))))
     except OSError as e:
         return ("error", index, ("os", (e.errno, e.strerror)))
     except Exception as e:  # reported, not lost: the parent fails with it

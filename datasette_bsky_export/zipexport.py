@@ -25,10 +25,10 @@ from .streaming import log, run_page
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def safe_name(text, limit=80):
+def header_name(text: str, limit: int = 80) -> str:
     """``text`` reduced to ``[A-Za-z0-9._-]`` (anything else becomes ``_``),
     harmless inside a quoted header value: the Content-Disposition rule only
-    (export folders are named by ``exportdir.safe_name``)."""
+    (export folders are named by ``exportdir.folder_name``)."""
     name = _UNSAFE.sub("_", text)[:limit].lstrip(".")
     return name or "_"
 
@@ -36,7 +36,7 @@ def safe_name(text, limit=80):
 def download_name(options, now):
     """The ZIP's file name in Content-Disposition."""
     return "bsky-export_%s_%s.zip" % (
-        safe_name(options.did or "all"),
+        header_name(options.did or "all"),
         now.strftime("%Y-%m-%d_%H-%M-%S"),
     )
 

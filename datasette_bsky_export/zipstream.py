@@ -24,7 +24,9 @@ one at a time.
 import struct
 import tempfile
 import zipfile
+from typing import Iterable, Iterator
 
+DateTime = tuple[int, int, int, int, int, int]  # a ZIP entry's local time
 COMPRESS_LEVEL = 3  # zlib's fast deflate: ~3x the speed of the default 6, ~15 % bigger
 
 
@@ -50,22 +52,28 @@ class _Sink:
 class ZipStream:
     """Each method returns the archive bytes it produced (possibly ``b""``)."""
 
-    def __init__(self, compresslevel=COMPRESS_LEVEL):
+    def __init__(self, compresslevel: int = COMPRESS_LEVEL) -> None:
         self._sink = _Sink()
-        self._zip = zipfile.ZipFile(self._sink, "w", zipfile.ZIP_DEFLATED, allowZip64=True)
+        self._zip = zipfile.ZipFile(
+            self._sink,  # type: ignore[call-overload]  # write, flush: all a stream needs
+            "w",
+            zipfile.ZIP_DEFLATED,
+            allowZip64=True,
+        )
         self._level = compresslevel
         self._entry = None
         self._records = tempfile.TemporaryFile()
         self._count = 0
 
-    def start(self, name, date_time):
+    def start(self, name: str, date_time: DateTime) -> bytes:
         """Start a compressed entry of unknown size; then ``write`` and ``end``."""
         info = zipfile.ZipInfo(name, date_time=date_time)
         info.compress_type = zipfile.ZIP_DEFLATED
-        if "compress_level" in zipfile.ZipInfo.__slots__:  # Python 3.13+
-            info.compress_level = self._level
+        # the attribute of the entry's level, by Python version (not in typeshed)
+        if "compress_level" in zipfile.ZipInfo.__slots__:  # type: ignore[attr-defined]  # 3.13+
+            info.compress_level = self._level  # type: ignore[attr-defined]
         else:
-            info._compresslevel = self._level
+            info._compresslevel = self._level  # type: ignore[attr-defined]
         info.external_attr = 0o644 << 16
         self._entry = self._zip.open(info, "w", force_zip64=True)
         return self._sink.take()
@@ -80,11 +88,11 @@ class ZipStream:
         self._spill()
         return self._sink.take()
 
-    def add_bytes(self, name, data, date_time):
+    def add_bytes(self, name: str, data: bytes, date_time: DateTime) -> bytes:
         """A whole compressed entry."""
         return self.start(name, date_time) + self.write(data) + self.end()
 
-    def add_dir(self, name, date_time):
+    def add_dir(self, name: str, date_time: DateTime) -> bytes:
         """A directory entry (``name`` ends with ``/``)."""
         info = zipfile.ZipInfo(name, date_time=date_time)
         info.external_attr = (0o40755 << 16) | 0x10  # MS-DOS directory flag
@@ -92,7 +100,9 @@ class ZipStream:
         self._spill()
         return self._sink.take()
 
-    def add_file(self, name, blocks, date_time, size):
+    def add_file(
+        self, name: str, blocks: Iterable[bytes], date_time: DateTime, size: int
+    ) -> Iterator[bytes]:
         """An entry holding the ``size`` bytes of the byte strings of
         ``blocks``, stored (media is compressed already), as a generator of
         archive bytes, one block at a time.
@@ -129,7 +139,7 @@ class ZipStream:
         self._zip.filelist.clear()
         self._zip.NameToInfo.clear()
 
-    def close(self, block_size=1 << 20):
+    def close(self, block_size: int = 1 << 20) -> Iterator[bytes]:
         """The central directory and the end records, as a generator of
         blocks: once it is exhausted, the archive is complete."""
         offset = self._zip.start_dir  # where the central directory starts

@@ -11,7 +11,7 @@ import sqlite3
 
 from hypothesis import strategies as st
 
-from datasette_bsky_export import posts
+from datasette_bsky_export import postrow
 from gomodels import (
     PARSE_BOOL,
     RawNumber,
@@ -578,11 +578,11 @@ def _fixture_rows():
         try:
             conn.text_factory = bytes
             sql = "SELECT %s FROM posts" % ", ".join(
-                "typeof(%s), CAST(%s AS BLOB), %s" % (c, c, c) for c in posts.COLUMNS
+                "typeof(%s), CAST(%s AS BLOB), %s" % (c, c, c) for c in postrow.COLUMNS
             )
             for raw in conn.execute(sql):
                 row = []
-                for k in range(len(posts.COLUMNS)):
+                for k in range(len(postrow.COLUMNS)):
                     kind, as_bytes, value = raw[3 * k : 3 * k + 3]
                     kind = kind.decode().upper()
                     if kind in ("TEXT", "BLOB"):
@@ -598,7 +598,7 @@ def _fixture_rows():
 
 
 FIXTURE_ROWS = _fixture_rows()
-COLUMN_COUNT = len(posts.COLUMNS)
+COLUMN_COUNT = len(postrow.COLUMNS)
 
 
 @st.composite
@@ -610,14 +610,14 @@ def abstract_rows(draw, source=None):
     if kind.startswith("fixture"):
         row = list(draw(st.sampled_from(FIXTURE_ROWS)))
     elif kind == "random":
-        row = [draw(ANY[c]) for c in posts.COLUMNS]
+        row = [draw(ANY[c]) for c in postrow.COLUMNS]
     else:
-        row = [draw(REALISTIC[c]) for c in posts.COLUMNS]
+        row = [draw(REALISTIC[c]) for c in postrow.COLUMNS]
     if kind.endswith("mutated"):
         for k in draw(
             st.lists(st.integers(0, COLUMN_COUNT - 1), min_size=1, max_size=3, unique=True)
         ):
-            row[k] = draw(ANY[posts.COLUMNS[k]])
+            row[k] = draw(ANY[postrow.COLUMNS[k]])
     return tuple(row)
 
 
@@ -748,6 +748,6 @@ LEGAL = dict(
     + [(c, legal_flag()) for c in ("has_media", "is_reply")]
     + [(c, legal_raw_json()) for c in ("embed_data", "labels")]
 )
-legal_rows = st.tuples(*[LEGAL[c] for c in posts.COLUMNS]).map(
-    lambda pairs: (tuple(p[0] for p in pairs), dict(zip(posts.COLUMNS, (p[1] for p in pairs))))
+legal_rows = st.tuples(*[LEGAL[c] for c in postrow.COLUMNS]).map(
+    lambda pairs: (tuple(p[0] for p in pairs), dict(zip(postrow.COLUMNS, (p[1] for p in pairs))))
 )

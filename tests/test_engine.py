@@ -1,8 +1,11 @@
 """Every golden case through the engine: exact bytes, or the named error."""
 
+import re
+
 import pytest
 
-from datasette_bsky_export import engine, posts
+from datasette_bsky_export import engine, goscan, postrow, workers
+from encoding import export_bytes
 from helpers import CASES, case_id, expected_bytes
 
 
@@ -10,7 +13,7 @@ def run(conn, case, page_size=1000, fast_path=True):
     options = engine.ExportOptions(
         case["format"], case["did"], case["start_date"], case["end_date"], page_size
     )
-    return b"".join(engine.iter_export(conn, options, fast_path))
+    return export_bytes(conn, options, fast_path)
 
 
 @pytest.mark.parametrize("page_size", [1, 7, 1000])
@@ -19,7 +22,7 @@ def test_case(connect, case, page_size):
     conn = connect(case["db"])
     if "expect_error" in case:
         error = case["expect_error"]
-        with pytest.raises(posts.RowError) as raised:
+        with pytest.raises(goscan.RowError) as raised:
             run(conn, case, page_size)
         assert raised.value.column == error["column"]
         assert error["column"] in str(raised.value)
@@ -57,7 +60,7 @@ def test_empty_export_framing(connect):
     case = {"format": "json", "did": "did:plc:nobody", "start_date": None, "end_date": None}
     assert run(conn, case) == b"[]\n"
     case["format"] = "csv"
-    assert run(conn, case) == b"\xef\xbb\xbf" + posts.CSV_HEADER.encode()
+    assert run(conn, case) == b"\xef\xbb\xbf" + postrow.CSV_HEADER.encode()
 
 
 @pytest.mark.parametrize(
@@ -86,18 +89,39 @@ def test_missing_posts_table(tmp_path):
 
     conn = sqlite3.connect(str(tmp_path / "empty.db"))
     with pytest.raises(engine.OptionError, match="no posts table"):
-        engine.check_table(conn)
+        engine.check_posts_table(conn)
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv"])
-def test_problems_lists_every_reject(connect, fmt):
-    """--check's engine: one RowError per bad row, and it goes on past them.
-    rejects.db holds one bad post per kind: exactly the error cases."""
+def test_check_lists_every_reject(connect, fmt):
+    """--check's engine (workers.encode_range, what each --jobs worker and
+    the single-process check run): one line per bad row, naming its post and
+    column, and it goes on past them. rejects.db holds one bad post per
+    kind: exactly the error cases."""
     conn = connect("rejects.db")
-    found = {(e.uri, e.column) for e in engine.problems(conn, engine.ExportOptions(fmt))}
+    pages = list(workers.encode_range(conn, engine.ExportOptions(fmt, page_size=7), check=True))
+    text = b"".join(piece for pieces, _, _ in pages for piece in pieces).decode()
+    found = set()
+    for line in text.splitlines():
+        m = re.fullmatch("post (?:with NULL uri|(.+?)): column (\\w+): .+", line)
+        found.add(m.groups())
+    assert sum(rejected for _, _, rejected in pages) == len(found)
+    assert (
+        sum(count for _, count, _ in pages)
+        == conn.execute("SELECT count(*) FROM posts").fetchone()[0]
+    )
     expected = {
         (c["expect_error"]["uri"], c["expect_error"]["column"])
         for c in CASES
         if c["db"] == "rejects.db" and c["format"] == fmt and "expect_error" in c
     }
     assert found == expected
+
+
+def test_package_errors_share_one_base():
+    """Rows, options, media and workers fail with errors of one base class."""
+    from datasette_bsky_export import exceptions, media, parallel
+
+    for error in (goscan.RowError, engine.OptionError, media.MediaError, parallel.WorkerError):
+        assert issubclass(error, exceptions.ExportError)
+    assert isinstance(goscan.RowError("at://x", "text", "is NULL"), exceptions.ExportError)

@@ -1,8 +1,8 @@
 """Where a differential run against the legacy's own Go export found us
 reading times and date filters differently (issue 13), each class on a tiny
-archive built here with the legacy schema. The expected bytes are written out
-by hand from the format's rules (docs: LEGACY_FORMAT.md); where the legacy
-failed, the export fails naming the post's uri and column. Every case runs
+archive built here with the legacy schema. The expected bytes are written
+out by hand from the legacy format's rules (those tests/gomodels.py models);
+where the legacy failed, the export fails naming the post's uri and column. Every case runs
 through the engine, the CLI and HTTP, in JSON and in CSV.
 
 1. A zone name under 3 characters (``+0500 +5``) fails, as in Go's parser.
@@ -18,8 +18,9 @@ import pytest
 from click.testing import CliRunner
 from datasette.cli import cli
 
-from datasette_bsky_export import engine, posts
+from datasette_bsky_export import engine, goscan
 from dsclient import make_datasette, url
+from encoding import export_bytes
 from helpers import new_archive
 
 UTC = "2024-01-15 10:30:00 +0000 UTC"
@@ -105,8 +106,8 @@ async def via_engine(path, fmt, start_date=None, end_date=None):
     conn = sqlite3.connect(str(path))
     try:
         options = engine.ExportOptions(fmt, None, start_date, end_date)
-        return b"".join(engine.iter_export(conn, options))
-    except posts.RowError as e:
+        return export_bytes(conn, options)
+    except goscan.RowError as e:
         assert str(e).startswith("post %s: column %s: " % (e.uri, e.column))
         return str(e)
     finally:

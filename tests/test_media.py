@@ -19,7 +19,7 @@ import sqlite_utils
 from click.testing import CliRunner
 from datasette.cli import cli
 
-from datasette_bsky_export import engine, media, streaming
+from datasette_bsky_export import engine, media, sqlitedb, streaming
 from dsclient import cookies, make_datasette, plugin
 from helpers import FIXTURES
 from test_access import finish, stalled
@@ -122,7 +122,7 @@ def test_walk_in_legacy_order(monkeypatch, page_size):
         "SELECT p.uri, m.file_path FROM posts p JOIN media m ON m.post_uri = p.uri "
         "WHERE p.has_media = 1 ORDER BY p.created_at DESC, p.uri, m.rowid"
     ).fetchall()
-    monkeypatch.setattr(media, "_IN_CHUNK", 7)
+    monkeypatch.setattr(sqlitedb, "IN_CHUNK", 7)
     walk = media.MediaWalk(engine.ExportOptions("csv", page_size=page_size))
     found = []
     while not walk.done:

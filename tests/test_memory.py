@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gomodels
-from datasette_bsky_export import engine, exact, fast, pieces, posts
+from datasette_bsky_export import bigvalues, engine, exact, fastpage, goscan
+from encoding import export_bytes, export_chunks
 from helpers import CASES, case_id, expected_bytes, new_archive
 
 MB = 1_000_000
@@ -52,9 +53,7 @@ def traced_export(conn, fmt, page_size=1000, fast_path=True):
     digest, size = hashlib.sha256(), 0
     tracemalloc.start()
     try:
-        for chunk in engine.iter_export(
-            conn, engine.ExportOptions(fmt, page_size=page_size), fast_path
-        ):
+        for chunk in export_chunks(conn, engine.ExportOptions(fmt, page_size=page_size), fast_path):
             digest.update(chunk)
             size += len(chunk)
             del chunk
@@ -90,7 +89,7 @@ def go_indented_arrays(levels, depth=2):
 
 def plain_export(tmp_path, fmt, **post):
     conn = one_post_archive(tmp_path / "plain.db", **post)
-    return b"".join(engine.iter_export(conn, engine.ExportOptions(fmt)))
+    return export_bytes(conn, engine.ExportOptions(fmt))
 
 
 @pytest.mark.parametrize("levels", [9998, 9999])
@@ -110,8 +109,8 @@ def test_deep_embed_json_one_level_too_deep(tmp_path):
     conn = one_post_archive(tmp_path / "deep.db", embed=nested_arrays(10000))
     tracemalloc.start()
     try:
-        with pytest.raises(posts.RowError) as raised:
-            b"".join(engine.iter_export(conn, engine.ExportOptions("json")))
+        with pytest.raises(goscan.RowError) as raised:
+            export_bytes(conn, engine.ExportOptions("json"))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -203,7 +202,7 @@ def test_a_fast_page_is_one_chunk(connect, fmt):
     """A page over CHUNK_SIZE comes as one chunk with its framing ("[",
     separators, "]"): no tiny chunk beside it, and no copy to join them."""
     options = engine.ExportOptions(fmt, page_size=1000)
-    sizes = [len(chunk) for chunk in engine.iter_export(connect("realistic.db"), options)]
+    sizes = [len(chunk) for chunk in export_chunks(connect("realistic.db"), options)]
     assert len(sizes) == 2 and min(sizes) > 100_000, sizes  # 1,500 posts
 
 
@@ -211,16 +210,16 @@ def test_goldens_in_small_pieces(connect, monkeypatch):
     """The piecewise printing of big values (str and UTF-8 slices, CSV
     fields, raw JSON checked then streamed) and the chunking give the
     goldens' bytes: with tiny sizes every value is big."""
-    monkeypatch.setattr(pieces, "SIZE", 5)
-    monkeypatch.setattr(fast, "VALUE_LIMIT", 5)
+    monkeypatch.setattr(bigvalues, "SIZE", 5)
+    monkeypatch.setattr(fastpage, "VALUE_LIMIT", 5)
     monkeypatch.setattr(engine, "CHUNK_SIZE", 16)
     for case in CASES:
         options = engine.ExportOptions(
             case["format"], case["did"], case["start_date"], case["end_date"], page_size=7
         )
-        export = engine.iter_export(connect(case["db"]), options)
+        export = export_chunks(connect(case["db"]), options)
         if "expect_error" in case:
-            with pytest.raises(posts.RowError) as raised:
+            with pytest.raises(goscan.RowError) as raised:
                 b"".join(export)
             assert raised.value.column == case["expect_error"]["column"], case_id(case)
         else:
@@ -238,8 +237,8 @@ def test_goldens_in_small_pieces(connect, monkeypatch):
 def test_utf8_pieces_decode_as_the_whole(data, size):
     """Cut anywhere near a multi-byte character or in invalid UTF-8, the
     pieces of big bytes decode as the whole does."""
-    with mock.patch.object(pieces, "SIZE", size):
-        got = list(pieces.texts(data))
+    with mock.patch.object(bigvalues, "SIZE", size):
+        got = list(bigvalues.texts(data))
     assert "".join(got) == data.decode("utf-8", "surrogateescape")
     assert all(len(text) <= size for text in got)
 
@@ -301,7 +300,7 @@ def csv_exact_exports(tmp_path, threads=4):
         with sqlite3.connect(str(tmp_path / "a.db")) as conn:
             for _ in range(5):
                 outputs[n] = b"".join(
-                    engine.iter_export(conn, engine.ExportOptions("csv"), fast_path=False)
+                    export_chunks(conn, engine.ExportOptions("csv"), fast_path=False)
                 )
 
     workers = [threading.Thread(target=export, args=(n,)) for n in range(threads)]

@@ -8,6 +8,7 @@ import sqlite_utils
 
 from datasette_bsky_export import engine
 from datasette_bsky_export.pager import KeysetPager
+from encoding import export_chunks
 from helpers import new_archive
 
 
@@ -54,7 +55,7 @@ def legacy_order(conn):
 def test_ties_across_page_boundaries(tmp_path, page_size):
     conn = make_archive(tmp_path / "a.db", [day(5)] * 7 + [day(6)] * 2 + [day(4)] * 3)
     options = engine.ExportOptions("json", page_size=page_size)
-    got = uris(engine.iter_export(conn, options))
+    got = uris(export_chunks(conn, options))
     assert got == legacy_order(conn)
     assert len(got) == len(set(got)) == 12
 

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from datasette_bsky_export import engine, parallel, posts, workers
+from datasette_bsky_export import engine, goscan, parallel, sqlitedb
 from datasette_bsky_export.pager import range_keys
 from helpers import CASES, FIXTURES, case_id, expected_bytes, interruptible, new_archive
 
@@ -25,7 +25,7 @@ SMALL = ["--range-posts", "7"]
 
 def export(path, options, jobs, tmp_path, check=False, range_posts=7):
     """(bytes written, Outcome) of parallel.write (or check) into a file."""
-    conn = workers.connect_read_only(path)
+    conn = sqlitedb.connect_read_only(path)
     target = tmp_path / ("out-%d" % jobs)
     try:
         with open(target, "wb") as out:
@@ -46,7 +46,7 @@ def case_options(case):
 def test_every_case_in_small_ranges(archive, tmp_path, case, jobs):
     path = archive(case["db"])
     if "expect_error" in case:
-        with pytest.raises(posts.RowError) as raised:
+        with pytest.raises(goscan.RowError) as raised:
             export(path, case_options(case), jobs, tmp_path)
         error = case["expect_error"]
         assert (raised.value.uri, raised.value.column) == (error["uri"], error["column"])
@@ -147,7 +147,7 @@ def test_the_first_rejected_row_in_legacy_order_fails_the_export(
     path = archive("realistic.db")
     bad = with_bad_rows(path, positions)
     for fmt in ("json", "csv"):
-        with pytest.raises(posts.RowError) as raised:
+        with pytest.raises(goscan.RowError) as raised:
             export(path, engine.ExportOptions(fmt), jobs, tmp_path, range_posts=25)
         assert (raised.value.uri, raised.value.column) == (bad[0], "text")
     got, outcome = export(
@@ -529,3 +529,35 @@ def test_the_worker_command_is_isolated_and_names_this_package():
     code = command[3]
     assert repr(os.path.dirname(os.path.abspath(parallel.__file__))) in code
     assert "''" not in code and repr(os.getcwd()) not in code
+
+
+def test_worker_sqlite_error_keeps_its_code(tmp_path):
+    """A worker's SQLite error crosses the pipe with its error code: a range
+    read while a writer holds the archive comes back as SQLITE_BUSY, which
+    the CLI reports as a locked archive (by code, not by message)."""
+    from datasette_bsky_export import cli, workers
+
+    db = tmp_path / "locked.db"
+    db.write_bytes((FIXTURES / "realistic.db").read_bytes())
+    holder = sqlite3.connect(str(db))
+    holder.execute("BEGIN EXCLUSIVE")
+    conn = sqlitedb.connect_read_only(str(db), timeout=0)
+    read, write = os.pipe()
+    try:
+        message = workers._one_range(
+            conn, engine.ExportOptions("json"), False, (None, None), None, -1, 3
+        )
+        workers.send(write, message)
+        kind, index, payload = workers.receive(read)
+    finally:
+        os.close(read)
+        os.close(write)
+        conn.close()
+        holder.rollback()
+        holder.close()
+    assert (kind, index, payload[0]) == ("error", 3, "sqlite")
+    error = parallel._error(payload)
+    assert isinstance(error, sqlite3.OperationalError)
+    assert error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+    assert cli._locked(error)
+    assert not cli._locked(sqlite3.OperationalError("no such table: locked_busy"))

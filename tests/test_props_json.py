@@ -1,7 +1,7 @@
 """Property tests of the JSON layer (gojson) against the Go models.
 
 1. JSON strings: gojson.json_string is encoding/json byte for byte.
-2. Raw JSON: gojson.reindent keeps every token and lays it out as Go's
+2. Raw JSON: gojson.indented keeps every token and lays it out as Go's
    json.Indent; rejects what Go's scanner rejects (depth limit included).
 3. format_float is strconv.FormatFloat 'g'.
 """
@@ -12,10 +12,16 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from datasette_bsky_export import exact, gojson, posts
+from datasette_bsky_export import gojson, goscan
+from encoding import exact_json
 from gomodels import go_decode, go_format_float, go_indent, go_json_string, strip_ws
 from rows import NULL, B, I, T, materialize
 from strategies import ANY_FLOAT, hostile_bytes, invalid_json, json_text, profile
+
+
+def reindent(text, depth):
+    """gojson.indented joined, as exact._json_raw reads it."""
+    return "".join(gojson.indented(text, depth))
 
 
 @profile(3)
@@ -55,11 +61,11 @@ def _loads_tokens(text):
 @example(' [\t1 ,\r\n"x\udcff\udce2\udc82" ]\n', 0)
 @example('"\\\\u003c"', 2)
 def test_reindent_keeps_tokens(text, depth):
-    out = gojson.reindent(text, depth)
+    out = reindent(text, depth)
     tokens = strip_ws(text)
     assert strip_ws(out) == tokens  # every token byte for byte, in order
     assert out == go_indent(tokens, depth)  # laid out as Go's json.Indent
-    assert gojson.reindent(out, depth) == out  # idempotent
+    assert reindent(out, depth) == out  # idempotent
     assert _loads_tokens(out) == _loads_tokens(text)
 
 
@@ -74,20 +80,20 @@ def test_reindent_keeps_tokens(text, depth):
 @example("[1,]", 2)
 def test_reindent_rejects_invalid(text, depth):
     with pytest.raises(gojson.InvalidJSON):
-        gojson.reindent(text, depth)
+        reindent(text, depth)
 
 
 def test_reindent_depth_limit():
     """Go's scanner allows 10000 levels of nesting and not one more."""
     deepest = "[" * 10000 + "]" * 10000
-    out = gojson.reindent(deepest, 0)
+    out = reindent(deepest, 0)
     # (no strings inside, so removing all spaces and newlines is strip_ws)
     assert out.replace("\n", "").replace(" ", "") == deepest
     assert "  " * 9999 + "[]\n" + "  " * 9998 + "]\n" + "  " * 9997 + "]\n" in out
     assert out.endswith("\n    ]\n  ]\n]")
     del out
     mixed = '{"a":[' * 5000 + "1" + "]}" * 5000
-    out = gojson.reindent(mixed, 2)
+    out = reindent(mixed, 2)
     assert out.replace("\n", "").replace(" ", "") == mixed
     del out
     for text in (
@@ -97,7 +103,7 @@ def test_reindent_depth_limit():
         '{"a":[' * 5000 + "[1]" + "]}" * 5000,
     ):
         with pytest.raises(gojson.InvalidJSON):
-            gojson.reindent(text, 0)
+            reindent(text, 0)
 
 
 @profile(2)
@@ -118,7 +124,7 @@ def test_raw_json_nested_10000_deep_inside_the_post():
     embed is compacted alone (10000 levels allowed), then the whole post is
     re-scanned by Indent, where the embed sits one level deeper (inside the
     post object), so 10000 levels of embed exceed Go's limit and the export
-    fails. exact.exact_json must reject the row, naming embed_data."""
+    fails. exact_json must reject the row, naming embed_data."""
     base = [
         T(b"at://did:plc:x/app.bsky.feed.post/1"),
         T(b"c"),
@@ -140,6 +146,6 @@ def test_raw_json_nested_10000_deep_inside_the_post():
     ]
     base[14] = B(b"[" * 10000 + b"]" * 10000)
     row = materialize([tuple(base)], "json")[0]
-    with pytest.raises(posts.RowError) as info:
-        exact.exact_json(row)
+    with pytest.raises(goscan.RowError) as info:
+        exact_json(row)
     assert info.value.column == "embed_data"

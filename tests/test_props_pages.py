@@ -1,7 +1,9 @@
-"""Property tests of whole pages of posts (fast and posts).
+"""Property tests of whole pages of posts: the fast pages (fastpage,
+fastjson, fastcsv) against the exact path (exact, goscan).
 
-FAST == EXACT: fastjson.json_posts / fastcsv.csv_records give the exact path's
-bytes (or its RowError) on generated pages of realistic and hostile rows.
+FAST == EXACT: a page through engine.page_parts (encoding.json_posts /
+encoding.csv_records) gives the exact path's bytes (or its RowError) on
+generated pages of realistic and hostile rows.
 Legal rows never raise, and come out as the legacy wrote them (gomodels).
 """
 
@@ -15,7 +17,8 @@ from hypothesis import currently_in_test_context, given
 from hypothesis import event as _hypothesis_event
 from hypothesis import strategies as st
 
-from datasette_bsky_export import exact, fastcsv, fastjson, posts
+from datasette_bsky_export import exact, goscan, postrow
+from encoding import csv_records, exact_csv, exact_json, json_posts
 from gomodels import expected_csv, expected_json
 from rows import (
     FIXTURE_ROWS,
@@ -36,7 +39,7 @@ from strategies import profile
 def outcome(function, rows, fast_path):
     try:
         return ("ok", function(rows, fast_path=fast_path))
-    except posts.RowError as e:
+    except goscan.RowError as e:
         return ("RowError", e.column, e.uri, str(e))
 
 
@@ -56,7 +59,7 @@ def _check_json_output(out, rows):
         sys.setrecursionlimit(limit)
     assert len(items) == len(rows)
     for item in items:
-        assert list(item)[:12] == list(posts.COLUMNS[:12])
+        assert list(item)[:12] == list(postrow.COLUMNS[:12])
 
 
 def _check_csv_output(out, rows):
@@ -86,7 +89,7 @@ def _fast_equals_exact(fmt, page, force_bytes=False):
     """fast_path=True gives the bytes (or the RowError) of fast_path=False,
     for the page (abstract rows) and for the page without the rows the exact path
     rejects (read again: without them a JSON page may come back as str)."""
-    function = fastjson.json_posts if fmt == "json" else fastcsv.csv_records
+    function = json_posts if fmt == "json" else csv_records
     name = "json_pieces" if fmt == "json" else "csv_pieces"
     single = getattr(exact, name)
     rows = materialize(page, fmt, force_bytes)
@@ -100,7 +103,7 @@ def _fast_equals_exact(fmt, page, force_bytes=False):
         try:
             single(row)
             accepted.append(abstract)
-        except posts.RowError as e:
+        except goscan.RowError as e:
             first_error = first_error or ("RowError", e.column, e.uri, str(e))
     # a page fails exactly on its first rejected row
     assert (slow if first_error else slow[0]) == (first_error or "ok")
@@ -305,7 +308,7 @@ TRICKY_VALUES = [  # (column, value): each breaks one assumption of the fast pat
 @pytest.mark.parametrize("column,value", TRICKY_VALUES)
 def test_fast_equals_exact_tricky_values(column, value):
     row = list(BASE_ROW)
-    row[posts.COLUMNS.index(column)] = value
+    row[postrow.COLUMNS.index(column)] = value
     row = tuple(row)
     for fmt in ("json", "csv"):
         for page in ([row], [BASE_ROW, row, BASE_ROW], [row, BASE_ROW], [BASE_ROW] * 3 + [row]):
@@ -325,11 +328,11 @@ def test_fast_path_is_exercised(monkeypatch):
             exact, name, lambda row, _o=original, _n=name: (calls.append(_n), _o(row))[1]
         )
     good = [r for r in materialize(rows, "csv")]
-    fastcsv.csv_records(good[:1000], True)
+    csv_records(good[:1000], True)
     assert calls.count("csv_pieces") < 100
     json_rows = [materialize([r], "json")[0] for r in rows[:1000]]
     json_rows = [r for r in json_rows if type(r[0]) is str]
-    fastjson.json_posts(json_rows, True)
+    json_posts(json_rows, True)
     assert calls.count("json_pieces") < 0.1 * len(json_rows)
 
 
@@ -342,9 +345,9 @@ def test_legal_rows_come_out_as_the_legacy_wrote_them(legal, force_bytes):
     json_rows = materialize(page, "json", force_bytes)
     csv_rows = materialize(page, "csv")
     for row, want in zip(json_rows, want_json):
-        assert exact.exact_json(row) == want
+        assert exact_json(row) == want
     for row, want in zip(csv_rows, want_csv):
-        assert exact.exact_csv(row) == want
+        assert exact_csv(row) == want
     for fast_path in (True, False):
-        assert fastjson.json_posts(json_rows, fast_path) == b",\n".join(want_json)
-        assert fastcsv.csv_records(csv_rows, fast_path) == b"".join(want_csv)
+        assert json_posts(json_rows, fast_path) == b",\n".join(want_json)
+        assert csv_records(csv_rows, fast_path) == b"".join(want_csv)

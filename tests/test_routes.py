@@ -16,14 +16,14 @@ import zipfile
 import pytest
 import sqlite_utils
 
-from datasette_bsky_export import accounts, engine, params, posts, streaming
+from datasette_bsky_export import accounts, engine, params, postrow, streaming
 from dsclient import HTML, Client, cookies, make_datasette, plugin, url
 from helpers import CASES, FIXTURES, case_id, expected_bytes
 
 DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"  # 1,292 posts in realistic.db
 DID1 = "did:plc:bannd6yz2emrvftva2hipgad"  # 107
 DID2 = "did:plc:u4mos7af5r2fquosbegzgsye"  # 101
-CSV_EMPTY = b"\xef\xbb\xbf" + posts.CSV_HEADER.encode()
+CSV_EMPTY = b"\xef\xbb\xbf" + postrow.CSV_HEADER.encode()
 
 
 def file_url(case, db=None):

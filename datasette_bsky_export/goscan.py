@@ -1,58 +1,32 @@
-"""Rows of the ``posts`` table read the way the legacy read them.
+"""The Go row scanner: rows of the ``posts`` table read the way the legacy
+read them.
 
-A row is the tuple of ``COLUMNS`` as Python's sqlite3 returns it, where TEXT
-arrives as ``str`` (or ``bytearray`` when the page holds invalid UTF-8) and
-BLOB as ``bytes``. ``scan`` reads each value the way Go's database/sql read it
+A row (``postrow``) is the tuple of ``COLUMNS`` as Python's sqlite3 returns
+it, where TEXT arrives as ``str`` (or ``bytearray`` when the page holds
+invalid UTF-8) and BLOB as ``bytes``. ``scan`` reads each value the way Go's database/sql read it
 into the legacy ``Post`` struct, and names the column of any row the legacy
 would reject (``RowError``). Two paths print rows:
 
 * the exact path (``exact``) prints a scanned row the way Go printed it; it
   handles every row;
-* the fast path (``fast``, ``fastjson``, ``fastcsv``) handles the common row
+* the fast path (``fastpage``, ``fastjson``, ``fastcsv``) handles the common row
   (valid UTF-8 text, integer flags and counts, Go-written times and embeds)
   with orjson, and is used only where its output is proven identical:
   anything it is not sure of goes to the exact path, row by row.
 """
 
 import re
+from typing import Any, Sequence
 
 from . import gojson, gotime
-
-COLUMNS = (
-    "uri",
-    "cid",
-    "did",
-    "text",
-    "created_at",
-    "indexed_at",
-    "has_media",
-    "like_count",
-    "repost_count",
-    "reply_count",
-    "quote_count",
-    "is_reply",
-    "reply_parent",
-    "embed_type",
-    "embed_data",
-    "labels",
-    "archived_at",
-)
-CSV_HEADER = (
-    "URI,CID,DID,Text,CreatedAt,LikeCount,RepostCount,ReplyCount,QuoteCount,"
-    "IsReply,ReplyParent,HasMedia,MediaFiles,EmbedType,IndexedAt\n"
-)
-URI, CREATED_AT = 0, 4
-_STRINGS = ("uri", "cid", "did", "text", "reply_parent", "embed_type")
-COUNTS = ("like_count", "repost_count", "reply_count", "quote_count")
-_TIMES = ("created_at", "indexed_at", "archived_at")
-_BOOLS = ("has_media", "is_reply")
-RAW_JSON = ("embed_data", "labels")
+from .exceptions import ExportError
+from .postrow import BOOLS, COLUMNS, COUNTS, RAW_JSON, STRINGS, TIMES, URI
 
 
-class RowError(ValueError):
+class RowError(ExportError, ValueError):
     """A row the legacy exporter rejects: names the post, column and problem."""
 
-    def __init__(self, uri, column, problem):
+    def __init__(self, uri: str | None, column: str, problem: str) -> None:
         self.uri, self.column, self.problem = uri, column, problem
         super().__init__(
             "post %s: column %s: %s"
@@ -73,7 +47,7 @@ def _decode(value):
     return value.decode("utf-8", "surrogateescape")
 
 
-def short_repr(value):
+def short_repr(value: Any) -> str:
     """repr() of a value for a message (bytes as the text they hold), cut to
     60 characters."""
     if isinstance(value, (bytes, bytearray)):
@@ -127,7 +101,7 @@ def _as_bool(value):
     raise ValueError("REAL %r is not a boolean (0 or 1)" % value)
 
 
-def reads_true(value):
+def reads_true(value: Any) -> bool:
     """Whether the legacy reads this boolean column value as true (a value
     it rejects is not true)."""
     try:
@@ -159,16 +133,16 @@ def _as_raw_json(value):
 
 
 _CONVERT = dict(
-    [(c, _as_string) for c in _STRINGS]
+    [(c, _as_string) for c in STRINGS]
     + [(c, _as_int) for c in COUNTS]
-    + [(c, _as_time) for c in _TIMES]
-    + [(c, _as_bool) for c in _BOOLS]
+    + [(c, _as_time) for c in TIMES]
+    + [(c, _as_bool) for c in BOOLS]
     + [(c, _as_raw_json) for c in RAW_JSON]
 )
 _CONVERTERS = tuple(_CONVERT[c] for c in COLUMNS)
 
 
-def scan(row):
+def scan(row: Sequence[Any]) -> dict[str, Any]:
     """The legacy Post for ``row`` as a dict of Go-typed values."""
     uri = row[URI]
     uri = _as_string(uri) if uri is not None else None
@@ -179,6 +153,3 @@ def scan(row):
         except ValueError as e:
             raise RowError(uri, column, str(e)) from None
     return post
-
-
-# Strings printed from their bytes, never decoded whole, when big (not the

@@ -4,10 +4,12 @@ Text is ``str`` in which each byte of invalid UTF-8 is a lone surrogate
 (``surrogateescape``); output is UTF-8 bytes with those bytes put back.
 """
 
+from typing import Any, Iterable, Iterator, Sequence
+
 SIZE = 1 << 16  # characters: a value longer than this is big, printed in pieces this long
 
 
-def texts(value):
+def texts(value: str | bytes | bytearray) -> Iterator[str]:
     """The text of a big str, or of big UTF-8 bytes (invalid ones included),
     in pieces of about SIZE characters."""
     if type(value) is str:
@@ -27,7 +29,7 @@ def _utf8_texts(data):
         start = cut
 
 
-def encoded(parts):
+def encoded(parts: Sequence[Any]) -> Iterable[bytes]:
     """The bytes of ``parts`` (str, or iterables of str for big values): a
     list of one bytes, or when there are big values an iterator of pieces of
     about SIZE characters, made as it is read."""

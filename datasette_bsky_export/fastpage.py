@@ -17,6 +17,7 @@ integers.
 
 import itertools
 import re
+from typing import Any, Callable, Iterable, Sequence
 
 # Go's Time.String() of a UTC time on a real calendar day (leap years
 # included), its fraction already trimmed; anything after " m=" is ignored.
@@ -45,14 +46,14 @@ class Exact(Exception):
     """This row is not for the fast path."""
 
 
-def joined_times(columns, kind):
+def joined_times(columns: Iterable[Sequence[Any]], kind: type) -> Any:
     """The times of these page columns, each followed by a newline, when
     every one takes the fast path (one regex pass over them all); else None."""
     values = [v for column in columns for v in column]
     if set(map(type, values)) != {kind}:
         return None
-    newline = "\n" if kind is str else b"\n"
-    joined = newline.join(values) + newline
+    newline: Any = "\n" if kind is str else b"\n"
+    joined: Any = newline.join(values) + newline
     if joined.count(newline) == len(values) and (_TIMES if kind is str else _TIMES_BYTES).fullmatch(
         joined
     ):
@@ -60,12 +61,12 @@ def joined_times(columns, kind):
     return None
 
 
-def all_of_type(columns, kind):
+def all_of_type(columns: Iterable[Sequence[Any]], kind: type) -> bool:
     """Every value of these page columns is of type ``kind``."""
     return all(set(map(type, column)) == {kind} for column in columns)
 
 
-def all_small(columns):
+def all_small(columns: Iterable[Sequence[Any]]) -> bool:
     """No value longer than VALUE_LIMIT (TypeError for a value without length)."""
     return max(map(len, itertools.chain.from_iterable(columns)), default=0) <= VALUE_LIMIT
 
@@ -85,11 +86,16 @@ def _split_encode(rows, page, exact, parts):
         _split_encode(rows[half:], page, exact, parts)
 
 
-def encode(rows, fast_path, page, exact):
+def encode(
+    rows: Sequence[Sequence[Any]],
+    fast_path: bool,
+    page: Callable[[Sequence[Sequence[Any]]], Any],
+    exact: Callable[[Sequence[Any]], Iterable[bytes]],
+) -> list[Any]:
     """The encodings of ``rows``: ``page(rows)`` (bytes) where it takes them,
     else ``exact(row)`` (an iterable of bytes pieces) for single rows."""
     if not fast_path or not rows:
         return list(map(exact, rows))
-    parts = []
+    parts: list[Any] = []
     _split_encode(rows, page, exact, parts)
     return parts
