@@ -14,15 +14,11 @@ import re
 from . import media, settings
 from .engine import short_repr
 from .errors import HttpError
-from .settings import PLUGIN
 
 # The AT Protocol's DID syntax: did:<method>:<method-specific id>.
 _DID = re.compile(r"did:[a-z]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._-]\Z")
 # Sent by the export page and the progress endpoints: no other site may frame them.
 NOT_FRAMEABLE = {"x-frame-options": "DENY", "content-security-policy": "frame-ancestors 'none'"}
-
-
-plugin_config = settings.for_database  # the settings of a database, checked at startup
 
 
 async def can_view_table(datasette, actor, database, table):
@@ -112,12 +108,12 @@ def scoped_did(config, actor, did):
     return own
 
 
-def media_root(config, log):
+def media_root(config: dict) -> media.MediaRoot:
     """The configured media root (default: the working directory), with
     ``allow_hard_links``."""
     root = config["media_root"]
     if not os.path.isdir(root):
-        log.error("%s: media_root %r is not a directory", PLUGIN, root)
+        settings.log.error("%s: media_root %r is not a directory", settings.PLUGIN, root)
         raise HttpError(
             500, "Media export is not available: the configured media folder does not exist"
         )

@@ -5,7 +5,6 @@ export starts; every failure is an ``HttpError`` with the status to answer.
 
 from . import access, dbroute, engine, progress
 from .errors import HttpError
-from .streaming import log
 
 PAGE_SIZE = engine.DEFAULT_PAGE_SIZE
 TRUE = ("1", "true", "on", "yes")
@@ -19,7 +18,7 @@ def database(datasette, request):
     return dbroute.resolve(datasette, request)
 
 
-async def check_table(db):
+async def require_posts_table(db):
     """404 unless ``db`` has a posts table the export can read."""
     try:
         await db.execute_fn(engine.check_table)
@@ -65,12 +64,13 @@ def options(fmt, did, values):
         raise HttpError(400, str(e)) from None
 
 
-async def media_root(datasette, request, db, config):
-    """The media root for an export with media, after checking the media table."""
+async def allowed_media_root(datasette, request, db, config):
+    """The media root for an export with media (``access.media_root``), once
+    ``db`` has a media table (400) that the actor may view (403)."""
     if not await db.table_exists("media"):
         raise HttpError(400, "include_media: %s has no media table" % db.name)
     await access.check_view(datasette, request.actor, db.name, "media", NO_MEDIA)
-    return access.media_root(config, log)
+    return access.media_root(config)
 
 
 def progress_id(values):

@@ -28,7 +28,7 @@ from datasette import Response
 
 from . import dbroute
 from .access import NOT_FRAMEABLE, actor_id
-from .errors import HttpError, Redirect
+from .errors import HttpError, Redirect, error_response
 
 MAX_ENTRIES = 1000
 MAX_PER_ACTOR = 50
@@ -197,44 +197,35 @@ def _find(datasette, request):
     return registry(datasette).get(name, request.url_vars["progress_id"], request.actor)
 
 
-def _answer(entry):
+async def _answer(datasette, request, entry):
+    """The entry as JSON, or 404 (``errors.error_response``)."""
     headers = {"cache-control": "no-store", **NOT_FRAMEABLE}
     if entry is None:
-        return Response.json(
-            {"ok": False, "error": "No such export in progress", "status": 404},
-            status=404,
-            headers=headers,
-        )
+        error = HttpError(404, "No such export in progress", NOT_FRAMEABLE)
+        return await error_response(datasette, request, error)
     return Response.json(entry.as_dict(), headers=headers)
 
 
 async def progress_json(datasette, request):
     """``GET .../progress/<id>.json``: the entry, or 404."""
-    if request.method not in ("GET", "HEAD"):
-        return Response.json(
-            {"ok": False, "error": "Use GET", "status": 405},
-            status=405,
-            headers={"allow": "GET, HEAD", **NOT_FRAMEABLE},
-        )
     try:
-        return _answer(_find(datasette, request))
-    except Redirect as e:
-        return Response.redirect(e.location)
+        if request.method not in ("GET", "HEAD"):
+            raise HttpError(405, "Use GET", {"allow": "GET, HEAD", **NOT_FRAMEABLE})
+        entry = _find(datasette, request)
+    except HttpError as e:
+        return await error_response(datasette, request, e)
+    return await _answer(datasette, request, entry)
 
 
 async def cancel(datasette, request):
     """``POST .../progress/<id>/cancel`` (behind Datasette's CSRF protection):
     the export stops before its next page. Answers the entry, or 404."""
-    if request.method != "POST":
-        return Response.json(
-            {"ok": False, "error": "Use POST to cancel", "status": 405},
-            status=405,
-            headers={"allow": "POST", **NOT_FRAMEABLE},
-        )
     try:
+        if request.method != "POST":
+            raise HttpError(405, "Use POST to cancel", {"allow": "POST", **NOT_FRAMEABLE})
         entry = _find(datasette, request)
-    except Redirect as e:
-        return Response.redirect(e.location)
+    except HttpError as e:
+        return await error_response(datasette, request, e)
     if entry is not None:
         entry.request_cancel()
-    return _answer(entry)
+    return await _answer(datasette, request, entry)

@@ -128,8 +128,15 @@ def check(datasette):
 def instance(datasette):
     """The top-level settings, every key present (defaults filled in)."""
     merged = dict(DEFAULTS)
-    merged.update(datasette.plugin_config(PLUGIN) or {})
+    merged.update(_mapping(datasette.plugin_config(PLUGIN)))
     return merged
+
+
+def _mapping(block):
+    """A settings block, or {} for one that is not a mapping: ``check``
+    stops the server for it, but Datasette 1.0a opens connections (whose
+    ``prepare_connection`` reads settings) before the ``startup`` hook runs."""
+    return block if isinstance(block, dict) else {}
 
 
 def for_database(datasette, database):
@@ -138,6 +145,6 @@ def for_database(datasette, database):
     that sets only ``media_root`` keeps the top level's
     ``restrict_to_actor``). Keys of scope ``top`` come from the top level."""
     merged = instance(datasette)
-    own = datasette.plugin_config(PLUGIN, database=database, fallback=False) or {}
+    own = _mapping(datasette.plugin_config(PLUGIN, database=database, fallback=False))
     merged.update({k: v for k, v in own.items() if KEYS.get(k) and KEYS[k].scope == DATABASE})
     return merged

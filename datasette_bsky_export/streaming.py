@@ -34,8 +34,6 @@ from .errors import HttpError, failure_message, loggable
 from .settings import PLUGIN, log
 
 MESSAGE_SIZE = 64 * 1024  # largest http.response.body message we send
-MAX_DOWNLOADS = settings.DEFAULTS["max_downloads"]
-MAX_DOWNLOADS_PER_ACTOR = settings.DEFAULTS["max_downloads_per_actor"]
 RETRY_AFTER = 30  # seconds, in the 429's Retry-After
 HTTP10_REFUSED = (
     "This download needs HTTP/1.1: over HTTP/1.0 an export that fails or is cancelled part "

@@ -63,9 +63,12 @@ async def test_zero_posts_says_what_the_legacy_said(archive):
     page = await ds.client.get(
         "/realistic/-/bsky-export", cookies=cookies(ds, {"id": "did:plc:nopostsatall"})
     )
-    assert EMPTY in page.text
+    shown = '<p class="message-warning" id="bsky-export-empty">%s</p>' % EMPTY
+    assert shown in page.text
     own = await ds.client.get("/realistic/-/bsky-export", cookies=cookies(ds, {"id": DID0}))
-    assert EMPTY not in own.text
+    assert 'id="bsky-export-empty"' not in own.text
+    # The page's script says it after an empty download: from the page, not a copy.
+    assert 'data-no-posts="%s"' % EMPTY in own.text
 
 
 def media_rows(did):
