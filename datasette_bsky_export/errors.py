@@ -10,12 +10,19 @@ answers in JSON only for paths ending in ``.json`` and in HTML otherwise
 and it has none for 405 or 429.
 """
 
+from __future__ import annotations
+
 import re
+from typing import TYPE_CHECKING
 
 from datasette import Response
 
 from . import posts
 from .exceptions import ExportError
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+    from datasette.utils.asgi import Request
 
 _TITLES = {
     400: "Bad request",
@@ -66,11 +73,11 @@ def failure_message(error: BaseException) -> str:
     return "The export failed: database error: %s" % error
 
 
-def wants_html(request):
+def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-async def error_response(datasette, request, error: HttpError) -> Response:
+async def error_response(datasette: Datasette, request: Request, error: HttpError) -> Response:
     """``error`` as JSON, or as an HTML page for a browser."""
     if isinstance(error, Redirect):
         return Response.redirect(error.location)

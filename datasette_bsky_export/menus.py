@@ -3,12 +3,22 @@ table action menus) and at the top of the posts table's page, for actors
 who may view the posts table.
 """
 
+from __future__ import annotations
+
 import json
+from typing import TYPE_CHECKING, Any
 
 from . import access, posts, views
 
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
-async def action_links(datasette, actor, database: str, table: str | None = None) -> list[dict]:
+Actor = dict[str, Any] | None  # Datasette's actor, None for anonymous requests
+
+
+async def action_links(
+    datasette: Datasette, actor: Actor, database: str, table: str | None = None
+) -> list[dict[str, str]]:
     """The export page link, for actors who may view the posts table."""
     if table is not None and table != "posts":
         return []
@@ -28,7 +38,7 @@ async def action_links(datasette, actor, database: str, table: str | None = None
     ]
 
 
-async def table_link(datasette, actor, database: str, table: str) -> str | None:
+async def table_link(datasette: Datasette, actor: Actor, database: str, table: str) -> str | None:
     """The link to the export page shown at the top of the posts table page
     (HTML), for actors who may view the posts table; else None."""
     links = await action_links(datasette, actor, database, table)
@@ -37,7 +47,9 @@ async def table_link(datasette, actor, database: str, table: str) -> str | None:
     return await datasette.render_template("bsky_export_link.html", {"href": links[0]["href"]})
 
 
-async def table_link_script(datasette, actor, database: str, table: str) -> str | None:
+async def table_link_script(
+    datasette: Datasette, actor: Actor, database: str, table: str
+) -> str | None:
     """Datasette 0.65 has no ``top_table`` hook: a script puts the same link
     after the table page's header."""
     html = await table_link(datasette, actor, database, table)

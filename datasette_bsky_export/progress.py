@@ -19,10 +19,13 @@ The registry is bounded, and no actor can push out another's entries:
   expire.
 """
 
+from __future__ import annotations
+
 import collections
 import re
 import time
 import weakref
+from typing import TYPE_CHECKING, Any
 
 from datasette import Response
 
@@ -30,16 +33,24 @@ from . import dbroute
 from .access import NOT_FRAMEABLE, actor_id
 from .errors import HttpError, Redirect, error_response
 
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+    from datasette.utils.asgi import Request
+
+Actor = dict[str, Any] | None  # Datasette's actor, None for anonymous requests
+
 MAX_ENTRIES = 1000
 MAX_PER_ACTOR = 50
 KEEP_FINISHED = 300.0  # seconds a finished entry stays readable
 ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 STATES = ("running", "done", "failed", "cancelled")
 
-_registries = weakref.WeakKeyDictionary()  # Datasette -> Registry
+_registries: weakref.WeakKeyDictionary[Any, Registry] = (
+    weakref.WeakKeyDictionary()
+)  # Datasette -> Registry
 
 
-def valid_id(value):
+def valid_id(value: object) -> bool:
     """True for an id the page may choose: 16-64 characters of ``[A-Za-z0-9_-]``."""
     return isinstance(value, str) and ID.fullmatch(value) is not None
 
@@ -72,12 +83,12 @@ class Entry:
         self.ended_at = None
         self.clock = clock
 
-    def sent(self, posts, size):
+    def sent(self, posts: int, size: int) -> None:
         """``size`` more bytes went out; ``posts`` posts are exported so far."""
         self.posts = posts
         self.bytes += size
 
-    def end(self, state, error=None):
+    def end(self, state: str, error: str | None = None) -> None:
         """The download ended: done, failed (with the message) or cancelled."""
         if self.state != "running":
             return
@@ -86,12 +97,12 @@ class Entry:
         self.error = error
         self.ended_at = self.clock()
 
-    def request_cancel(self):
+    def request_cancel(self) -> None:
         """The export stops before its next page (``ExportStream`` looks)."""
         if self.state == "running":
             self.cancel_requested = True
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "state": self.state,
@@ -121,7 +132,7 @@ class Registry:
     def __len__(self):
         return len(self.entries)
 
-    def start(self, database, entry_id, actor, total):
+    def start(self, database: str, entry_id: str, actor: Actor, total: int) -> Entry | None:
         """A new running entry (replacing the actor's earlier one with this
         id), or None when the bounds leave no room for it (see the module)."""
         owner = actor_id(actor)
@@ -138,12 +149,12 @@ class Registry:
         entry = self.entries[key] = Entry(entry_id, owner, total, self.clock)
         return entry
 
-    def get(self, database, entry_id, actor):
+    def get(self, database: str, entry_id: str, actor: Actor) -> Entry | None:
         """The actor's entry with this id, or None (unknown, freed or another actor's)."""
         self.prune()
         return self.entries.get((database, actor_id(actor), entry_id))
 
-    def prune(self):
+    def prune(self) -> None:
         """Frees the entries that ended more than ``keep_finished`` seconds ago."""
         now = self.clock()
         expired = [
@@ -155,7 +166,7 @@ class Registry:
             del self.entries[key]
 
 
-def registry(datasette):
+def registry(datasette: Datasette) -> Registry:
     """The registry of this Datasette instance."""
     found = _registries.get(datasette)
     if found is None:
@@ -168,10 +179,10 @@ class Untracked:
 
     cancel_requested = False
 
-    def sent(self, posts, size):
+    def sent(self, posts: int, size: int) -> None:
         pass
 
-    def end(self, state, error=None):
+    def end(self, state: str, error: str | None = None) -> None:
         pass
 
 
@@ -179,7 +190,7 @@ class Untracked:
 # The two endpoints
 
 
-def routes(prefix):
+def routes(prefix: str) -> list[tuple[str, Any]]:
     """``(regex, view)`` for the progress endpoints under ``prefix`` (the export page's)."""
     entry = prefix + r"/progress/(?P<progress_id>%s)" % ID.pattern
     return [(entry + r"\.json$", progress_json), (entry + r"/cancel$", cancel)]
@@ -206,7 +217,7 @@ async def _answer(datasette, request, entry):
     return Response.json(entry.as_dict(), headers=headers)
 
 
-async def progress_json(datasette, request):
+async def progress_json(datasette: Datasette, request: Request) -> Response:
     """``GET .../progress/<id>.json``: the entry, or 404."""
     try:
         if request.method not in ("GET", "HEAD"):
@@ -217,7 +228,7 @@ async def progress_json(datasette, request):
     return await _answer(datasette, request, entry)
 
 
-async def cancel(datasette, request):
+async def cancel(datasette: Datasette, request: Request) -> Response:
     """``POST .../progress/<id>/cancel`` (behind Datasette's CSRF protection):
     the export stops before its next page. Answers the entry, or 404."""
     try:

@@ -22,16 +22,26 @@ when it is not.
   as failed, so a stalled client gives its slot back.
 """
 
+from __future__ import annotations
+
 import asyncio
 import collections
 import sqlite3
 import weakref
+from typing import TYPE_CHECKING, Any, Callable, Hashable, TypeVar
 
 from datasette import Response
 
 from . import posts, settings
 from .errors import HttpError, failure_message, loggable
 from .settings import PLUGIN, log
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+    from datasette.database import Database
+    from datasette.utils.asgi import Request
+
+T = TypeVar("T")
 
 MESSAGE_SIZE = 64 * 1024  # largest http.response.body message we send
 RETRY_AFTER = 30  # seconds, in the 429's Retry-After
@@ -42,11 +52,12 @@ HTTP10_REFUSED = (
     "HTTP/1.0 with the allow_http10 setting, knowing that.)"
 )
 
-_page_slots = weakref.WeakKeyDictionary()  # Datasette -> (event loop, asyncio.Semaphore)
-_download_slots = weakref.WeakKeyDictionary()  # Datasette -> DownloadSlots
+# Datasette -> (event loop, asyncio.Semaphore), and Datasette -> DownloadSlots
+_page_slots: weakref.WeakKeyDictionary[Any, tuple] = weakref.WeakKeyDictionary()
+_download_slots: weakref.WeakKeyDictionary[Any, DownloadSlots] = weakref.WeakKeyDictionary()
 
 
-async def run_page(datasette, db, fn):
+async def run_page(datasette: Datasette, db: Database, fn: Callable[[sqlite3.Connection], T]) -> T:
     """``fn(conn)`` (one export page) on one of Datasette's SQL threads.
 
     Export pages hold the GIL while they encode, so more of them at once do
@@ -71,7 +82,7 @@ class DownloadSlots:
         self.per_actor = collections.Counter()
 
     @classmethod
-    def of(cls, datasette):
+    def of(cls, datasette: Datasette) -> DownloadSlots:
         """The instance's slots, with the top-level limits (checked at startup)."""
         slots = _download_slots.get(datasette)
         if slots is None:
@@ -81,7 +92,7 @@ class DownloadSlots:
             )
         return slots
 
-    def take(self, actor):
+    def take(self, actor: Hashable) -> _Slot:
         """A slot for ``actor`` (``access.download_owner``), or HttpError 429."""
         if self.per_actor[actor] >= self.most_per_actor:
             raise _too_many(
@@ -100,7 +111,7 @@ class _Slot:
     def __init__(self, slots, actor):
         self.slots, self.actor = slots, actor
 
-    def release(self):
+    def release(self) -> None:
         if self.slots is not None:
             self.slots.per_actor[self.actor] -= 1
             if not self.slots.per_actor[self.actor]:
@@ -108,7 +119,7 @@ class _Slot:
             self.slots = None
 
 
-def check_http_version(request, config, label):
+def check_http_version(request: Request, config: dict[str, Any], label: str) -> None:
     """HttpError 505 for a download asked over HTTP/1.0 (ASGI ``http_version``),
     whose end cannot tell a complete export from a cut-off one, unless the
     ``allow_http10`` setting is true: then each such download is logged."""

@@ -10,11 +10,13 @@ ZIP), and ``streaming`` sends them. Every error answers through
 ``errors.error_response``. No format logic lives here.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import datetime
 import sqlite3
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datasette import Response
 
@@ -33,6 +35,10 @@ from . import (
 from .errors import HttpError, error_response, failure_message, loggable
 from .messages import NO_POSTS
 from .settings import PLUGIN, log
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+    from datasette.utils.asgi import Request
 
 _FILE_PARAMS = ("did", "start_date", "end_date", "progress")
 _ZIP_PARAMS = ("format", "did", "start_date", "end_date", "include_media", "progress")
@@ -85,7 +91,7 @@ def _options(request, asked, fmt):
 # Downloads
 
 
-async def download(datasette, request, receive):
+async def download(datasette: Datasette, request: Request, receive: Any) -> Response:
     filename = request.url_vars["filename"]
     is_zip = filename == "export.zip"
     try:
@@ -191,7 +197,7 @@ async def _posts_chunks(datasette, db, export):
 # The export page
 
 
-async def export_page(datasette, request):
+async def export_page(datasette: Datasette, request: Request) -> Response:
     try:
         asked = await _prologue(
             datasette,
@@ -293,7 +299,7 @@ async def _download_url(datasette, request, asked):
     return url + ("?" + urllib.parse.urlencode(query) if query else "")
 
 
-async def media_count(datasette, request):
+async def media_count(datasette: Datasette, request: Request) -> Response:
     """``GET .../media.json`` with ``did``, ``start_date``, ``end_date``: how
     many of the selection's media files exist under ``media_root``; it takes
     a download slot while it counts (429 beyond the limits)."""
@@ -320,5 +326,5 @@ async def media_count(datasette, request):
     )
 
 
-def page_url(datasette, database):
+def page_url(datasette: Datasette, database: str) -> str:
     return datasette.urls.database(database) + "/-/bsky-export"
