@@ -29,20 +29,6 @@ GOLDEN = {
 }
 
 
-@pytest.fixture
-def steps(monkeypatch):
-    """Counts the engine's page steps."""
-    calls = []
-    original = engine.Export.step
-
-    def step(self, conn):
-        calls.append(self)
-        return original(self, conn)
-
-    monkeypatch.setattr(engine.Export, "step", step)
-    return calls
-
-
 def header(client, name):
     values = [v.decode() for k, v in client.start["headers"] if k.decode().lower() == name]
     return values[0] if values else None
