@@ -217,42 +217,17 @@ class ExportStream(Response):
             await self.chunks.aclose()
 
     async def _send_all(self, send, gone):
-        """Send every chunk; False if the client left or the export failed.
-        Only the chunk being sent is held: the next page is computed after it
-        has gone out, and the last one is dropped before that."""
+        """Send every chunk; False if the client left, the download was
+        cancelled or the export failed. Only the chunk being sent is held:
+        the next page is computed after it has gone out, and the last one is
+        dropped before that."""
         chunk, self.first = self.first, None
         while True:
-            for start in range(0, len(chunk), MESSAGE_SIZE):
-                if gone.done():
-                    break
-                await self._send(
-                    send,
-                    {
-                        "type": "http.response.body",
-                        "body": chunk[start : start + MESSAGE_SIZE],
-                        "more_body": True,
-                    },
-                )
+            await self._send_chunk(send, chunk, gone)
             self.tracked.sent(self.export.posts, len(chunk))
             chunk = None
             await asyncio.sleep(0)  # let the disconnect watcher run
-            if gone.done():
-                log.info(
-                    "%s: %s: client disconnected after %d posts; export stopped",
-                    PLUGIN,
-                    self.label,
-                    self.export.posts,
-                )
-                self.tracked.end("failed", "The connection closed before the download was complete")
-                return False
-            if self.tracked.cancel_requested:
-                log.info(
-                    "%s: %s: cancelled after %d posts, response cut off",
-                    PLUGIN,
-                    self.label,
-                    self.export.posts,
-                )
-                self.tracked.end("cancelled")
+            if self._stopped(gone):
                 return False
             try:
                 chunk = await self.chunks.__anext__()
@@ -269,6 +244,37 @@ class ExportStream(Response):
                 )
                 self.tracked.end("failed", failure_message(e))
                 return False
+
+    async def _send_chunk(self, send, chunk, gone):
+        """One chunk as messages of at most MESSAGE_SIZE bytes, until the client leaves."""
+        for start in range(0, len(chunk), MESSAGE_SIZE):
+            if gone.done():
+                return
+            body = chunk[start : start + MESSAGE_SIZE]
+            await self._send(send, {"type": "http.response.body", "body": body, "more_body": True})
+
+    def _stopped(self, gone):
+        """True (the download's end recorded) once the client has left or
+        a cancel was asked."""
+        if gone.done():
+            log.info(
+                "%s: %s: client disconnected after %d posts; export stopped",
+                PLUGIN,
+                self.label,
+                self.export.posts,
+            )
+            self.tracked.end("failed", "The connection closed before the download was complete")
+            return True
+        if self.tracked.cancel_requested:
+            log.info(
+                "%s: %s: cancelled after %d posts, response cut off",
+                PLUGIN,
+                self.label,
+                self.export.posts,
+            )
+            self.tracked.end("cancelled")
+            return True
+        return False
 
     async def _send(self, send, message):
         """``send(message)``, or _Stalled when it waits ``stall_timeout`` seconds."""
