@@ -14,7 +14,8 @@ from dsclient import url
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 CASES = json.loads((FIXTURES / "cases.json").read_text())
-DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"  # 1,292 posts in realistic.db
+# Accounts of tests/fixtures/realistic.db, with their numbers of posts.
+DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"  # 1,292 posts
 DID1 = "did:plc:bannd6yz2emrvftva2hipgad"  # 107
 DID2 = "did:plc:u4mos7af5r2fquosbegzgsye"  # 101
 CSV_EMPTY = b"\xef\xbb\xbf" + posts.CSV_HEADER.encode()

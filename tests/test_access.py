@@ -15,8 +15,8 @@ from datasette.app import Datasette
 
 from datasette_bsky_export import engine, params, settings, streaming
 from dsclient import HTML, Client, cookies, make_datasette, plugin
+from helpers import DID1
 
-DID1 = "did:plc:bannd6yz2emrvftva2hipgad"
 BASE = "/realistic/-/bsky-export"
 
 

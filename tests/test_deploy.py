@@ -18,9 +18,8 @@ from datasette.database import QueryInterrupted
 
 from datasette_bsky_export import engine, streaming
 from dsclient import HTML, Client, make_datasette, plugin
-from helpers import FIXTURES
+from helpers import DID1, FIXTURES
 
-DID1 = "did:plc:bannd6yz2emrvftva2hipgad"  # 107 posts in realistic.db
 BASE = "/realistic/-/bsky-export/"
 DOWNLOADS = ["posts.json", "posts.csv", "export.zip"]
 GOLDEN = {

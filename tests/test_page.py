@@ -10,10 +10,8 @@ import pytest
 from datasette import hookspecs
 
 from dsclient import cookies, make_datasette, plugin
-from helpers import FIXTURES
+from helpers import DID0, DID2, FIXTURES
 
-DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"
-DID2 = "did:plc:u4mos7af5r2fquosbegzgsye"
 LINK = '<a href="/realistic/-/bsky-export">Export these posts as the bskyarchive app did</a>'
 EMPTY = (
     "No posts found in your archive matching the selected criteria. Try adjusting your "

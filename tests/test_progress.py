@@ -9,9 +9,8 @@ import pytest
 
 from datasette_bsky_export import engine, params, progress
 from dsclient import Client, cookies, make_datasette
-from helpers import FIXTURES, corrupt
+from helpers import DID1, FIXTURES, corrupt
 
-DID1 = "did:plc:bannd6yz2emrvftva2hipgad"  # 107 posts in realistic.db
 ID = "page-made-id_0123456789"
 OTHER_ID = "another-id_9876543210"
 GOLDEN = FIXTURES / "expected/realistic-did1.json"
