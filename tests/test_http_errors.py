@@ -7,6 +7,7 @@ import io
 import shutil
 import zipfile
 
+import markupsafe
 import pytest
 import sqlite_utils
 
@@ -174,3 +175,47 @@ async def test_tilde_encoded_database_name(archive, tmp_path):
     page = await ds.client.get("/my~20archive~2Ev2/-/bsky-export")
     assert page.status_code == 200
     assert 'action="%s/-/bsky-export"' % ds.urls.database("my archive.v2") in page.text
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+async def test_media_count_answers_get_only(ds_for, method):
+    ds = ds_for("realistic.db")
+    response = await ds.client.request(method, "/realistic/-/bsky-export/media.json")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+    assert response.json() == {"ok": False, "error": "Use GET to count media", "status": 405}
+
+
+PROGRESS = "/realistic/-/bsky-export/progress/%s.json" % ("a" * 16)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "path, status",
+    [
+        ("/nope/-/bsky-export", 404),
+        ("/other/-/bsky-export", 404),
+        ("/nope/-/bsky-export/media.json", 404),
+        ("/other/-/bsky-export/media.json", 404),
+        (PROGRESS, 404),
+        (PROGRESS.replace(".json", "/cancel"), 405),
+    ],
+)
+async def test_every_route_answers_errors_one_way(archive, tmp_path, path, status):
+    """The page, the media count and the progress endpoints answer their
+    errors as the downloads do: JSON for API clients, a page for browsers,
+    with the status they mean and the downloads' message for the same cause."""
+    ds = make_datasette([archive("realistic.db"), empty_db(tmp_path)])
+    response = await ds.client.get(path)
+    assert response.status_code == status
+    body = response.json()
+    assert body["ok"] is False and body["status"] == status
+    assert response.headers["cache-control"] == "no-store"
+    if "/progress/" not in path:
+        download = await ds.client.get(path.split("/-/")[0] + "/-/bsky-export/posts.json")
+        assert body["error"] == download.json()["error"]
+    page = await ds.client.get(path, headers=HTML)
+    assert page.status_code == status
+    assert "text/html" in page.headers["content-type"]
+    assert str(markupsafe.escape(body["error"])) in page.text
