@@ -1,7 +1,7 @@
 """CI's sessions: `python3 -m nox` runs them all.
 
 - tests: the suite against both supported Datasette lines;
-- lint: ruff's formatter and linter;
+- lint: ruff's formatter and linter, and mypy's type check;
 - docs: README.md and docs/ checked against what the code prints (cog);
 - package: the sdist and wheel built without a warning, checked by twine,
   and the wheel installed into a fresh virtualenv per Datasette line.
@@ -24,6 +24,7 @@ AUTH_PLUGINS = {
 }
 BUILD = ["build==1.6.1", "twine==6.2.0"]
 RUFF = "ruff==0.17.6"
+MYPY = "mypy==2.4.1"  # configured in pyproject.toml's [tool.mypy]
 COG = "cogapp==3.6.0"
 DOCS = ["README.md", "docs/reliability.md"]
 
@@ -40,9 +41,10 @@ def tests(session, datasette):
 
 @nox.session
 def lint(session):
-    session.install(RUFF)
+    session.install(RUFF, MYPY)
     session.run("ruff", "format", "--check", ".")
     session.run("ruff", "check", ".")
+    session.run("mypy")
 
 
 @nox.session

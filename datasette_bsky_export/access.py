@@ -8,13 +8,21 @@ is allowed only where Datasette's own check lets the actor view that table,
 on 0.65 and 1.0a alike.
 """
 
+from __future__ import annotations
+
 import os
 import re
+from typing import TYPE_CHECKING, Any
 
 from . import media, settings
 from .engine import short_repr
 from .errors import HttpError
-from .settings import PLUGIN
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+    from datasette.utils.asgi import Request
+
+Actor = dict[str, Any] | None  # Datasette's actor, None for anonymous requests
 
 # The AT Protocol's DID syntax: did:<method>:<method-specific id>.
 _DID = re.compile(r"did:[a-z]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._-]\Z")
@@ -22,10 +30,7 @@ _DID = re.compile(r"did:[a-z]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._-]\Z")
 NOT_FRAMEABLE = {"x-frame-options": "DENY", "content-security-policy": "frame-ancestors 'none'"}
 
 
-plugin_config = settings.for_database  # the settings of a database, checked at startup
-
-
-async def can_view_table(datasette, actor, database, table):
+async def can_view_table(datasette: Datasette, actor: Actor, database: str, table: str) -> bool:
     """Datasette's own check that ``actor`` may view ``database``'s ``table``."""
     if hasattr(datasette, "allowed"):  # Datasette 1.0a: resource-based permissions
         from datasette.resources import TableResource
@@ -44,7 +49,9 @@ async def can_view_table(datasette, actor, database, table):
     return visible
 
 
-async def check_view(datasette, actor, database, table, consequence=""):
+async def check_view(
+    datasette: Datasette, actor: Actor, database: str, table: str, consequence: str = ""
+) -> None:
     """HttpError 403 unless ``actor`` may view ``table``; ``consequence``
     ends the message (": media cannot be included")."""
     if not await can_view_table(datasette, actor, database, table):
@@ -55,7 +62,7 @@ async def check_view(datasette, actor, database, table, consequence=""):
         )
 
 
-def actor_id(actor):
+def actor_id(actor: Actor) -> str | None:
     """The actor's id, or None for anonymous requests. Only a non-empty
     string ``id`` identifies an actor (for ``restrict_to_actor``, the
     download limits and progress ownership): ``{"id": 1}`` is not
@@ -66,7 +73,7 @@ def actor_id(actor):
     return None
 
 
-def not_a_did(config, actor):
+def not_a_did(config: dict[str, Any], actor: Actor) -> str | None:
     """With ``restrict_to_actor``, why a signed-in actor whose id is not a
     DID (``--root``'s "root", a login name) may export nothing; else None."""
     own = actor_id(actor)
@@ -80,7 +87,7 @@ def not_a_did(config, actor):
     )
 
 
-def download_owner(request):
+def download_owner(request: Request) -> tuple[str, str | None]:
     """Whose download slots a request takes: a signed-in actor's, else its
     client address (the ASGI scope's ``client``), so that one anonymous
     client cannot take another's slots."""
@@ -91,7 +98,7 @@ def download_owner(request):
     return ("address", client[0] if client else None)
 
 
-def scoped_did(config, actor, did):
+def scoped_did(config: dict[str, Any], actor: Actor, did: str | None) -> str | None:
     """The DID to export. With ``restrict_to_actor``, only the actor's own,
     and the actor id must be a DID (403)."""
     if not config.get("restrict_to_actor"):
@@ -112,12 +119,12 @@ def scoped_did(config, actor, did):
     return own
 
 
-def media_root(config, log):
+def media_root(config: dict[str, Any]) -> media.MediaRoot:
     """The configured media root (default: the working directory), with
     ``allow_hard_links``."""
     root = config["media_root"]
     if not os.path.isdir(root):
-        log.error("%s: media_root %r is not a directory", PLUGIN, root)
+        settings.log.error("%s: media_root %r is not a directory", settings.PLUGIN, root)
         raise HttpError(
             500, "Media export is not available: the configured media folder does not exist"
         )

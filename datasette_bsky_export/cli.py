@@ -19,13 +19,11 @@ import sys
 import click
 from click.core import ParameterSource
 
-from . import __version__, engine, exportdir, goscan, media, parallel, sqlitedb, terminal, workers
+from . import engine, exportdir, goscan, media, parallel, sqlitedb, terminal, workers
+from .messages import NO_POSTS
+from .version import __version__
 
 BUSY_TIMEOUT = sqlitedb.BUSY_TIMEOUT
-NO_POSTS = (
-    "No posts found in your archive matching the selected criteria. "
-    "Try adjusting your date range or archive some posts first."
-)
 
 
 def open_archive(path):

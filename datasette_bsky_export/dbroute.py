@@ -9,13 +9,22 @@ there, and Datasette redirects such a path to the same path with ``%`` made
 redirect keeps the rest of the path, the query and any ``base_url``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from datasette.utils import tilde_decode
 
 from .engine import short_repr
 from .errors import HttpError, Redirect
 
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+    from datasette.database import Database
+    from datasette.utils.asgi import Request
 
-def resolve(datasette, request):
+
+def resolve(datasette: Datasette, request: Request) -> Database:
     """The database the URL names; ``Redirect`` for a name with ``%``
     escapes, else HttpError 404."""
     segment = request.url_vars["database"]

@@ -1,20 +1,28 @@
-"""Error responses of the downloads, before their first byte.
+"""The error responses of the plugin's routes: one model, one function.
 
-The export page raises Datasette's own ``NotFound``, ``Forbidden`` and
-``BadRequest``, which Datasette renders as its error page. The downloads
-cannot: Datasette answers in JSON only for paths ending in ``.json`` and in
-HTML otherwise, so a script fetching ``posts.csv`` or ``export.zip`` would
-get a web page and a browser following a ``posts.json`` link would get
-JSON; and Datasette has no exception for 405 or 429. So a download's error
-is an ``HttpError``, answered in JSON for API clients and as an HTML page for
-browsers (by their ``Accept`` header), whatever the path.
+Every error a route answers (the downloads before their first byte, the
+export page, the media count, the progress endpoints) is an ``HttpError``
+with the status it means, and ``error_response`` answers it: in JSON for API
+clients and as an HTML page for browsers (by their ``Accept`` header),
+whatever the path. Datasette's own exceptions would not do: Datasette
+answers in JSON only for paths ending in ``.json`` and in HTML otherwise
+(a script fetching ``posts.csv`` or ``export.zip`` would get a web page),
+and it has none for 405 or 429.
 """
 
+from __future__ import annotations
+
 import re
+from typing import TYPE_CHECKING
 
 from datasette import Response
 
 from . import goscan
+from .exceptions import ExportError
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+    from datasette.utils.asgi import Request
 
 _TITLES = {
     400: "Bad request",
@@ -30,18 +38,18 @@ _TITLES = {
 _CONTROL = re.compile("[\x00-\x1f\x7f\u2028\u2029]")
 
 
-def loggable(error):
+def loggable(error: BaseException) -> str:
     """An error's message for the server log, its control characters
     escaped: a value from the archive (a post uri holding a newline) cannot
     forge a log line."""
     return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], str(error))
 
 
-class HttpError(Exception):
+class HttpError(ExportError):
     """An error response before the first byte: status, a message for the
     user and any extra headers (``Allow``, ``Retry-After``)."""
 
-    def __init__(self, status, message, headers=None):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
@@ -52,12 +60,12 @@ class Redirect(HttpError):
     """Not an error: the same request belongs at ``location`` (a database
     name spelled with ``%`` escapes, ``dbroute``)."""
 
-    def __init__(self, location):
+    def __init__(self, location: str):
         super().__init__(302, "Moved to %s" % location, {"location": location})
         self.location = location
 
 
-def failure_message(error):
+def failure_message(error: BaseException) -> str:
     """What a user is told of a failed export: the rejected row's post and
     column, or the database's error."""
     if isinstance(error, goscan.RowError):
@@ -65,11 +73,11 @@ def failure_message(error):
     return "The export failed: database error: %s" % error
 
 
-def wants_html(request):
+def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-async def error_response(datasette, request, error):
+async def error_response(datasette: Datasette, request: Request, error: HttpError) -> Response:
     """``error`` as JSON, or as an HTML page for a browser."""
     if isinstance(error, Redirect):
         return Response.redirect(error.location)

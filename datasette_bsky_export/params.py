@@ -3,9 +3,17 @@ known and given once), its flags and its progress id, checked before any
 export starts; every failure is an ``HttpError`` with the status to answer.
 """
 
-from . import access, dbroute, engine, progress
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import access, dbroute, engine, media, progress
 from .errors import HttpError
-from .streaming import log
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+    from datasette.database import Database
+    from datasette.utils.asgi import Request
 
 PAGE_SIZE = engine.DEFAULT_PAGE_SIZE
 TRUE = ("1", "true", "on", "yes")
@@ -13,13 +21,13 @@ _FALSE = ("", "0", "false", "off", "no")
 NO_MEDIA = ", so media cannot be included"
 
 
-def database(datasette, request):
+def database(datasette: Datasette, request: Request) -> Database:
     """The database the URL names, in any spelling Datasette takes (404 if
     none; ``Redirect`` for a ``%``-escaped name): ``dbroute``."""
     return dbroute.resolve(datasette, request)
 
 
-async def check_table(db):
+async def require_posts_table(db: Database) -> None:
     """404 unless ``db`` has a posts table the export can read."""
     try:
         await db.execute_fn(engine.check_posts_table)
@@ -27,7 +35,7 @@ async def check_table(db):
         raise HttpError(404, "%s: %s" % (db.name, e)) from None
 
 
-def args(request, allowed):
+def args(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
     """The query parameters by name: each one of ``allowed``, given once (400).
     Others whose names start with ``_`` are left alone: they belong to
     Datasette or another plugin (``datasette-auth-tokens``' ``_auth_token``)."""
@@ -46,7 +54,7 @@ def args(request, allowed):
     return values
 
 
-def flag(value, name):
+def flag(value: str | None, name: str) -> bool:
     """A 1/0 (true/false, on/off, yes/no) parameter; absent is False (400)."""
     if value is None or value.lower() in _FALSE:
         return False
@@ -55,7 +63,7 @@ def flag(value, name):
     raise HttpError(400, "%s must be 1 or 0, not %s" % (name, engine.short_repr(value)))
 
 
-def options(fmt, did, values):
+def options(fmt: str, did: str | None, values: dict[str, str]) -> engine.ExportOptions:
     """The engine's ExportOptions for these parameters (400)."""
     try:
         return engine.ExportOptions(
@@ -65,15 +73,18 @@ def options(fmt, did, values):
         raise HttpError(400, str(e)) from None
 
 
-async def media_root(datasette, request, db, config):
-    """The media root for an export with media, after checking the media table."""
+async def allowed_media_root(
+    datasette: Datasette, request: Request, db: Database, config: dict[str, Any]
+) -> media.MediaRoot:
+    """The media root for an export with media (``access.media_root``), once
+    ``db`` has a media table (400) that the actor may view (403)."""
     if not await db.table_exists("media"):
         raise HttpError(400, "include_media: %s has no media table" % db.name)
     await access.check_view(datasette, request.actor, db.name, "media", NO_MEDIA)
-    return access.media_root(config, log)
+    return access.media_root(config)
 
 
-def progress_id(values):
+def progress_id(values: dict[str, str]) -> str | None:
     """The page's ``progress=<id>``, checked, or None."""
     progress_id = values.get("progress")
     if progress_id is not None and not progress.valid_id(progress_id):

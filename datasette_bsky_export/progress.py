@@ -19,16 +19,25 @@ The registry is bounded, and no actor can push out another's entries:
   expire.
 """
 
+from __future__ import annotations
+
 import collections
 import re
 import time
 import weakref
+from typing import TYPE_CHECKING, Any
 
 from datasette import Response
 
 from . import dbroute
 from .access import NOT_FRAMEABLE, actor_id
-from .errors import HttpError, Redirect
+from .errors import HttpError, Redirect, error_response
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+    from datasette.utils.asgi import Request
+
+Actor = dict[str, Any] | None  # Datasette's actor, None for anonymous requests
 
 MAX_ENTRIES = 1000
 MAX_PER_ACTOR = 50
@@ -36,10 +45,12 @@ KEEP_FINISHED = 300.0  # seconds a finished entry stays readable
 ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 STATES = ("running", "done", "failed", "cancelled")
 
-_registries = weakref.WeakKeyDictionary()  # Datasette -> Registry
+_registries: weakref.WeakKeyDictionary[Any, Registry] = (
+    weakref.WeakKeyDictionary()
+)  # Datasette -> Registry
 
 
-def valid_id(value):
+def valid_id(value: object) -> bool:
     """True for an id the page may choose: 16-64 characters of ``[A-Za-z0-9_-]``."""
     return isinstance(value, str) and ID.fullmatch(value) is not None
 
@@ -72,12 +83,12 @@ class Entry:
         self.ended_at = None
         self.clock = clock
 
-    def sent(self, posts, size):
+    def sent(self, posts: int, size: int) -> None:
         """``size`` more bytes went out; ``posts`` posts are exported so far."""
         self.posts = posts
         self.bytes += size
 
-    def end(self, state, error=None):
+    def end(self, state: str, error: str | None = None) -> None:
         """The download ended: done, failed (with the message) or cancelled."""
         if self.state != "running":
             return
@@ -86,12 +97,12 @@ class Entry:
         self.error = error
         self.ended_at = self.clock()
 
-    def request_cancel(self):
+    def request_cancel(self) -> None:
         """The export stops before its next page (``ExportStream`` looks)."""
         if self.state == "running":
             self.cancel_requested = True
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "state": self.state,
@@ -121,7 +132,7 @@ class Registry:
     def __len__(self):
         return len(self.entries)
 
-    def start(self, database, entry_id, actor, total):
+    def start(self, database: str, entry_id: str, actor: Actor, total: int) -> Entry | None:
         """A new running entry (replacing the actor's earlier one with this
         id), or None when the bounds leave no room for it (see the module)."""
         owner = actor_id(actor)
@@ -138,12 +149,12 @@ class Registry:
         entry = self.entries[key] = Entry(entry_id, owner, total, self.clock)
         return entry
 
-    def get(self, database, entry_id, actor):
+    def get(self, database: str, entry_id: str, actor: Actor) -> Entry | None:
         """The actor's entry with this id, or None (unknown, freed or another actor's)."""
         self.prune()
         return self.entries.get((database, actor_id(actor), entry_id))
 
-    def prune(self):
+    def prune(self) -> None:
         """Frees the entries that ended more than ``keep_finished`` seconds ago."""
         now = self.clock()
         expired = [
@@ -155,7 +166,7 @@ class Registry:
             del self.entries[key]
 
 
-def registry(datasette):
+def registry(datasette: Datasette) -> Registry:
     """The registry of this Datasette instance."""
     found = _registries.get(datasette)
     if found is None:
@@ -168,10 +179,10 @@ class Untracked:
 
     cancel_requested = False
 
-    def sent(self, posts, size):
+    def sent(self, posts: int, size: int) -> None:
         pass
 
-    def end(self, state, error=None):
+    def end(self, state: str, error: str | None = None) -> None:
         pass
 
 
@@ -179,7 +190,7 @@ class Untracked:
 # The two endpoints
 
 
-def routes(prefix):
+def routes(prefix: str) -> list[tuple[str, Any]]:
     """``(regex, view)`` for the progress endpoints under ``prefix`` (the export page's)."""
     entry = prefix + r"/progress/(?P<progress_id>%s)" % ID.pattern
     return [(entry + r"\.json$", progress_json), (entry + r"/cancel$", cancel)]
@@ -197,44 +208,35 @@ def _find(datasette, request):
     return registry(datasette).get(name, request.url_vars["progress_id"], request.actor)
 
 
-def _answer(entry):
+async def _answer(datasette, request, entry):
+    """The entry as JSON, or 404 (``errors.error_response``)."""
     headers = {"cache-control": "no-store", **NOT_FRAMEABLE}
     if entry is None:
-        return Response.json(
-            {"ok": False, "error": "No such export in progress", "status": 404},
-            status=404,
-            headers=headers,
-        )
+        error = HttpError(404, "No such export in progress", NOT_FRAMEABLE)
+        return await error_response(datasette, request, error)
     return Response.json(entry.as_dict(), headers=headers)
 
 
-async def progress_json(datasette, request):
+async def progress_json(datasette: Datasette, request: Request) -> Response:
     """``GET .../progress/<id>.json``: the entry, or 404."""
-    if request.method not in ("GET", "HEAD"):
-        return Response.json(
-            {"ok": False, "error": "Use GET", "status": 405},
-            status=405,
-            headers={"allow": "GET, HEAD", **NOT_FRAMEABLE},
-        )
     try:
-        return _answer(_find(datasette, request))
-    except Redirect as e:
-        return Response.redirect(e.location)
+        if request.method not in ("GET", "HEAD"):
+            raise HttpError(405, "Use GET", {"allow": "GET, HEAD", **NOT_FRAMEABLE})
+        entry = _find(datasette, request)
+    except HttpError as e:
+        return await error_response(datasette, request, e)
+    return await _answer(datasette, request, entry)
 
 
-async def cancel(datasette, request):
+async def cancel(datasette: Datasette, request: Request) -> Response:
     """``POST .../progress/<id>/cancel`` (behind Datasette's CSRF protection):
     the export stops before its next page. Answers the entry, or 404."""
-    if request.method != "POST":
-        return Response.json(
-            {"ok": False, "error": "Use POST to cancel", "status": 405},
-            status=405,
-            headers={"allow": "POST", **NOT_FRAMEABLE},
-        )
     try:
+        if request.method != "POST":
+            raise HttpError(405, "Use POST to cancel", {"allow": "POST", **NOT_FRAMEABLE})
         entry = _find(datasette, request)
-    except Redirect as e:
-        return Response.redirect(e.location)
+    except HttpError as e:
+        return await error_response(datasette, request, e)
     if entry is not None:
         entry.request_cancel()
-    return _answer(entry)
+    return await _answer(datasette, request, entry)

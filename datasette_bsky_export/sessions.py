@@ -21,19 +21,26 @@ for a database whose ``sessions`` table holds rows.
 both off for that database.
 """
 
+from __future__ import annotations
+
 import json
 import sqlite3
 import weakref
+from typing import TYPE_CHECKING, Any
 
 from . import settings
 from .errors import HttpError, error_response
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+    from datasette.utils.asgi import Request
 
 TABLE = "sessions"
 COLUMNS = frozenset({"access_token", "refresh_token"})
 DOWNLOAD = "view-database-download"
 
 
-def exposed(datasette, database):
+def exposed(datasette: Datasette, database: str) -> bool:
     """True only where the owner set ``expose_session_tokens: true`` (read
     before the startup check too: connections are prepared first)."""
     return settings.for_database(datasette, database)["expose_session_tokens"] is True
@@ -74,14 +81,14 @@ def shown_schemas(datasette, database):
     return frozenset(shown)
 
 
-def prepare_connection(conn, database, datasette):
+def prepare_connection(conn: sqlite3.Connection, database: str, datasette: Datasette) -> None:
     conn.set_authorizer(authorizer(shown_schemas(datasette, database)))
 
 
 # The last answer of holds_sessions for each database: final for an
 # immutable database (its file never changes), and what the 403 of a refused
 # download reads back, since Datasette's forbidden hook cannot wait for a query.
-_holds = weakref.WeakKeyDictionary()
+_holds: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
 async def holds_sessions(db):
@@ -116,7 +123,7 @@ async def download_refused(datasette, db):
     return await holds_sessions(db)
 
 
-def permission_allowed(datasette, action, resource):
+def permission_allowed(datasette: Datasette, action: str, resource: object) -> Any:
     """Datasette 0.65: no download of a database whose tokens it holds."""
     if action != DOWNLOAD or not isinstance(resource, str):
         return None
@@ -129,7 +136,7 @@ def permission_allowed(datasette, action, resource):
     return check
 
 
-def permission_resources_sql(datasette, action):
+def permission_resources_sql(datasette: Datasette, action: str) -> Any:
     """Datasette 1.0a: a deny rule for each database whose file holds tokens
     (a database-level deny wins over instance-level allows, and over allows
     at the same level)."""
@@ -157,7 +164,7 @@ def permission_resources_sql(datasette, action):
     return rules
 
 
-def forbidden(datasette, request, message):
+def forbidden(datasette: Datasette, request: Request, message: str) -> Any:
     """The refused download's 403 says why, and how to allow it. (Datasette
     uses the first response a forbidden hook gives, so this one answers only
     for a download that ``download_refused`` has just refused.)"""

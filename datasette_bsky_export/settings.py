@@ -11,10 +11,17 @@ which both Datasette lines print as ``Error: ...``). Requests then read
 settings that are known to be good: no request fails because of one.
 """
 
+from __future__ import annotations
+
+import dataclasses
 import logging
 import math
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 PLUGIN = "datasette-bsky-export"
 log = logging.getLogger("datasette_bsky_export")
@@ -49,9 +56,15 @@ def _seconds(value):
     return None
 
 
+@dataclasses.dataclass(frozen=True)
 class Key:
-    def __init__(self, name, check, default, scope):
-        self.name, self.check, self.default, self.scope = name, check, default, scope
+    """A settings key: its name, the check of a value (why it is bad, or
+    None), its default and its scope (TOP or DATABASE)."""
+
+    name: str
+    check: Callable[[object], str | None]
+    default: Any
+    scope: str
 
 
 KEYS = {
@@ -74,7 +87,7 @@ class SettingsError(click.ClickException):
     """A bad setting, named with its block: stops ``datasette serve``."""
 
 
-def problems(block, database=None):
+def problems(block: object, database: str | None = None) -> list[str]:
     """One line for each bad key of a settings block (the top level's when
     ``database`` is None), in key order."""
     where = "the top-level settings" if database is None else "database %r" % database
@@ -86,6 +99,7 @@ def problems(block, database=None):
     for name in sorted(block):
         value = block[name]
         key = KEYS.get(name)
+        why: str | None
         if key is None:
             why = "is not a setting of this plugin (known: %s)" % ", ".join(sorted(KEYS))
         elif database is not None and key.scope == TOP:
@@ -116,7 +130,7 @@ def _blocks(datasette):
         yield name, datasette.plugin_config(PLUGIN, database=name, fallback=False)
 
 
-def check(datasette):
+def check(datasette: Datasette) -> None:
     """SettingsError (one line: the first problem, and how many more) unless
     every block of the plugin's settings is good."""
     found = [line for database, block in _blocks(datasette) for line in problems(block, database)]
@@ -125,7 +139,7 @@ def check(datasette):
         raise SettingsError(found[0] + ("" if not more else " (and %d more problems)" % more))
 
 
-def instance(datasette):
+def instance(datasette: Datasette) -> dict[str, Any]:
     """The top-level settings, every key present (defaults filled in)."""
     merged = dict(DEFAULTS)
     merged.update(_mapping(datasette.plugin_config(PLUGIN)))
@@ -133,14 +147,13 @@ def instance(datasette):
 
 
 def _mapping(block):
-    """A block as read before ``check`` has run (Datasette prepares its
-    connections, and so reads ``expose_session_tokens``, before the startup
-    hook): one that is not a mapping counts as empty, ``check`` stops the
-    server for it."""
+    """A settings block, or {} for one that is not a mapping: ``check``
+    stops the server for it, but Datasette 1.0a opens connections (whose
+    ``prepare_connection`` reads settings) before the ``startup`` hook runs."""
     return block if isinstance(block, dict) else {}
 
 
-def for_database(datasette, database):
+def for_database(datasette: Datasette, database: str) -> dict[str, Any]:
     """The settings for ``database``, every key present: the defaults, then
     the top-level block, then the database's own block key by key (a block
     that sets only ``media_root`` keeps the top level's

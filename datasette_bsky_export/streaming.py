@@ -22,10 +22,13 @@ when it is not.
   as failed, so a stalled client gives its slot back.
 """
 
+from __future__ import annotations
+
 import asyncio
 import collections
 import sqlite3
 import weakref
+from typing import TYPE_CHECKING, Any, Callable, Hashable, TypeVar
 
 from datasette import Response
 
@@ -33,9 +36,14 @@ from . import goscan, settings
 from .errors import HttpError, failure_message, loggable
 from .settings import PLUGIN, log
 
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+    from datasette.database import Database
+    from datasette.utils.asgi import Request
+
+T = TypeVar("T")
+
 MESSAGE_SIZE = 64 * 1024  # largest http.response.body message we send
-MAX_DOWNLOADS = settings.DEFAULTS["max_downloads"]
-MAX_DOWNLOADS_PER_ACTOR = settings.DEFAULTS["max_downloads_per_actor"]
 RETRY_AFTER = 30  # seconds, in the 429's Retry-After
 HTTP10_REFUSED = (
     "This download needs HTTP/1.1: over HTTP/1.0 an export that fails or is cancelled part "
@@ -44,11 +52,12 @@ HTTP10_REFUSED = (
     "HTTP/1.0 with the allow_http10 setting, knowing that.)"
 )
 
-_page_slots = weakref.WeakKeyDictionary()  # Datasette -> (event loop, asyncio.Semaphore)
-_download_slots = weakref.WeakKeyDictionary()  # Datasette -> DownloadSlots
+# Datasette -> (event loop, asyncio.Semaphore), and Datasette -> DownloadSlots
+_page_slots: weakref.WeakKeyDictionary[Any, tuple] = weakref.WeakKeyDictionary()
+_download_slots: weakref.WeakKeyDictionary[Any, DownloadSlots] = weakref.WeakKeyDictionary()
 
 
-async def run_page(datasette, db, fn):
+async def run_page(datasette: Datasette, db: Database, fn: Callable[[sqlite3.Connection], T]) -> T:
     """``fn(conn)`` (one export page) on one of Datasette's SQL threads.
 
     Export pages hold the GIL while they encode, so more of them at once do
@@ -73,7 +82,7 @@ class DownloadSlots:
         self.per_actor = collections.Counter()
 
     @classmethod
-    def of(cls, datasette):
+    def of(cls, datasette: Datasette) -> DownloadSlots:
         """The instance's slots, with the top-level limits (checked at startup)."""
         slots = _download_slots.get(datasette)
         if slots is None:
@@ -83,7 +92,7 @@ class DownloadSlots:
             )
         return slots
 
-    def take(self, actor):
+    def take(self, actor: Hashable) -> _Slot:
         """A slot for ``actor`` (``access.download_owner``), or HttpError 429."""
         if self.per_actor[actor] >= self.most_per_actor:
             raise _too_many(
@@ -102,7 +111,7 @@ class _Slot:
     def __init__(self, slots, actor):
         self.slots, self.actor = slots, actor
 
-    def release(self):
+    def release(self) -> None:
         if self.slots is not None:
             self.slots.per_actor[self.actor] -= 1
             if not self.slots.per_actor[self.actor]:
@@ -110,7 +119,7 @@ class _Slot:
             self.slots = None
 
 
-def check_http_version(request, config, label):
+def check_http_version(request: Request, config: dict[str, Any], label: str) -> None:
     """HttpError 505 for a download asked over HTTP/1.0 (ASGI ``http_version``),
     whose end cannot tell a complete export from a cut-off one, unless the
     ``allow_http10`` setting is true: then each such download is logged."""
@@ -208,42 +217,17 @@ class ExportStream(Response):
             await self.chunks.aclose()
 
     async def _send_all(self, send, gone):
-        """Send every chunk; False if the client left or the export failed.
-        Only the chunk being sent is held: the next page is computed after it
-        has gone out, and the last one is dropped before that."""
+        """Send every chunk; False if the client left, the download was
+        cancelled or the export failed. Only the chunk being sent is held:
+        the next page is computed after it has gone out, and the last one is
+        dropped before that."""
         chunk, self.first = self.first, None
         while True:
-            for start in range(0, len(chunk), MESSAGE_SIZE):
-                if gone.done():
-                    break
-                await self._send(
-                    send,
-                    {
-                        "type": "http.response.body",
-                        "body": chunk[start : start + MESSAGE_SIZE],
-                        "more_body": True,
-                    },
-                )
+            await self._send_chunk(send, chunk, gone)
             self.tracked.sent(self.export.posts, len(chunk))
             chunk = None
             await asyncio.sleep(0)  # let the disconnect watcher run
-            if gone.done():
-                log.info(
-                    "%s: %s: client disconnected after %d posts; export stopped",
-                    PLUGIN,
-                    self.label,
-                    self.export.posts,
-                )
-                self.tracked.end("failed", "The connection closed before the download was complete")
-                return False
-            if self.tracked.cancel_requested:
-                log.info(
-                    "%s: %s: cancelled after %d posts, response cut off",
-                    PLUGIN,
-                    self.label,
-                    self.export.posts,
-                )
-                self.tracked.end("cancelled")
+            if self._stopped(gone):
                 return False
             try:
                 chunk = await self.chunks.__anext__()
@@ -260,6 +244,37 @@ class ExportStream(Response):
                 )
                 self.tracked.end("failed", failure_message(e))
                 return False
+
+    async def _send_chunk(self, send, chunk, gone):
+        """One chunk as messages of at most MESSAGE_SIZE bytes, until the client leaves."""
+        for start in range(0, len(chunk), MESSAGE_SIZE):
+            if gone.done():
+                return
+            body = chunk[start : start + MESSAGE_SIZE]
+            await self._send(send, {"type": "http.response.body", "body": body, "more_body": True})
+
+    def _stopped(self, gone):
+        """True (the download's end recorded) once the client has left or
+        a cancel was asked."""
+        if gone.done():
+            log.info(
+                "%s: %s: client disconnected after %d posts; export stopped",
+                PLUGIN,
+                self.label,
+                self.export.posts,
+            )
+            self.tracked.end("failed", "The connection closed before the download was complete")
+            return True
+        if self.tracked.cancel_requested:
+            log.info(
+                "%s: %s: cancelled after %d posts, response cut off",
+                PLUGIN,
+                self.label,
+                self.export.posts,
+            )
+            self.tracked.end("cancelled")
+            return True
+        return False
 
     async def _send(self, send, message):
         """``send(message)``, or _Stalled when it waits ``stall_timeout`` seconds."""

@@ -1,24 +1,48 @@
-"""The HTTP views: the downloads and the export page.
+"""The HTTP views: the downloads, the export page and the media count.
 
-A request becomes export options (``params``), after Datasette's permission checks
-(``access``); the bytes come from ``engine`` (the posts files) or
-``zipexport`` (the export directory as a ZIP), and ``streaming`` sends them.
-No format logic lives here.
+Every view starts with the same prologue (``_prologue``): the request read
+and checked in one order (the method, the database, Datasette's permission
+check on the posts table, the posts table itself, the settings, the query
+parameters); then ``_options`` builds the export options
+(``params``, after the DID scoping of ``access``). The bytes come from
+``engine`` (the posts files) or ``zipexport`` (the export directory as a
+ZIP), and ``streaming`` sends them. Every error answers through
+``errors.error_response``. No format logic lives here.
 """
 
+from __future__ import annotations
+
+import dataclasses
 import datetime
 import sqlite3
 import urllib.parse
+from typing import TYPE_CHECKING, Any
 
 from datasette import Response
-from datasette.utils.asgi import BadRequest, Forbidden, NotFound
 
-from . import access, accounts, engine, goscan, mediacount, params, progress, streaming, zipexport
-from .errors import HttpError, Redirect, error_response, failure_message, loggable
-from .streaming import log
+from . import (
+    access,
+    accounts,
+    engine,
+    goscan,
+    mediacount,
+    params,
+    progress,
+    settings,
+    streaming,
+    zipexport,
+)
+from .errors import HttpError, error_response, failure_message, loggable
+from .messages import NO_POSTS
+from .settings import PLUGIN, log
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+    from datasette.utils.asgi import Request
 
 _FILE_PARAMS = ("did", "start_date", "end_date", "progress")
 _ZIP_PARAMS = ("format", "did", "start_date", "end_date", "include_media", "progress")
+_COUNT_PARAMS = ("did", "start_date", "end_date")
 _PAGE_PARAMS = ("did", "format", "start_date", "end_date", "package", "include_media", "progress")
 _CONTENT_TYPES = {
     "json": "application/json; charset=utf-8",
@@ -26,54 +50,72 @@ _CONTENT_TYPES = {
     "zip": "application/zip",
 }
 _ONLY_GET = {"allow": "GET, HEAD"}
+_DOWNLOAD_GET = "Use GET to download an export"
+
+
+@dataclasses.dataclass(frozen=True)
+class Asked:
+    """A request to a view, read and checked by ``_prologue``."""
+
+    db: Any  # datasette.database.Database
+    config: dict  # settings.for_database
+    values: dict  # the query parameters by name
+
+
+async def _prologue(datasette, request, allowed, refusal, headers=None):
+    """The request read and checked, in this order: the method (405 with
+    ``refusal`` unless GET or HEAD), the database (404, or ``Redirect``),
+    the permission to view its posts table (403), the posts table (404), the
+    settings, the query parameters (400; ``allowed`` None reads the export
+    page's form, any parameter, absent ones empty)."""
+    if request.method not in ("GET", "HEAD"):
+        raise HttpError(405, refusal, {**_ONLY_GET, **(headers or {})})
+    db = params.database(datasette, request)
+    await access.check_view(datasette, request.actor, db.name, "posts")
+    await params.require_posts_table(db)
+    config = settings.for_database(datasette, db.name)
+    if allowed is None:
+        values = {key: request.args.get(key, "") for key in _PAGE_PARAMS}
+    else:
+        values = params.args(request, allowed)
+    return Asked(db, config, values)
+
+
+def _options(request, asked, fmt):
+    """The export options of the request: its DID scoped (403), its dates (400)."""
+    did = access.scoped_did(asked.config, request.actor, asked.values.get("did"))
+    return params.options(fmt, did, asked.values)
 
 
 # --------------------------------------------------------------------------
 # Downloads
 
 
-async def download(datasette, request, receive):
+async def download(datasette: Datasette, request: Request, receive: Any) -> Response:
     filename = request.url_vars["filename"]
+    is_zip = filename == "export.zip"
     try:
-        if request.method not in ("GET", "HEAD"):
-            raise HttpError(405, "Use GET to download an export", _ONLY_GET)
-        db = params.database(datasette, request)
-        await access.check_view(datasette, request.actor, db.name, "posts")
-        config = access.plugin_config(datasette, db.name)
-        is_zip = filename == "export.zip"
-        values = params.args(request, _ZIP_PARAMS if is_zip else _FILE_PARAMS)
-        progress_id = params.progress_id(values)
-        did = access.scoped_did(config, request.actor, values.get("did"))
-        fmt = values.get("format", "json") if is_zip else filename.rsplit(".", 1)[1]
-        options = params.options(fmt, did, values)
-        include_media = is_zip and params.flag(values.get("include_media"), "include_media")
-        await params.check_table(db)
-        root = await params.media_root(datasette, request, db, config) if include_media else None
+        asked = await _prologue(
+            datasette, request, _ZIP_PARAMS if is_zip else _FILE_PARAMS, _DOWNLOAD_GET
+        )
+        progress_id = params.progress_id(asked.values)
+        fmt = asked.values.get("format", "json") if is_zip else filename.rsplit(".", 1)[1]
+        options = _options(request, asked, fmt)
+        include_media = is_zip and params.flag(asked.values.get("include_media"), "include_media")
+        root = None
+        if include_media:
+            root = await params.allowed_media_root(datasette, request, asked.db, asked.config)
         export = engine.Export(options)
-        if is_zip:
-            now = datetime.datetime.now()
-            name = zipexport.download_name(options, now)
-            chunks = zipexport.zip_chunks(datasette, db, export, root, now)
-        else:
-            name = filename
-            chunks = _posts_chunks(datasette, db, export)
-        headers = {
-            "content-disposition": 'attachment; filename="%s"' % name,
-            "cache-control": "no-store",
-            "x-content-type-options": "nosniff",
-            "x-accel-buffering": "no",  # nginx streams it on, never spooling it to disk
-        }
-        if is_zip:  # compressed already: compression middlewares (datasette-gzip) skip it
-            headers["content-encoding"] = "identity"
+        name, chunks = _body(datasette, asked.db, export, filename, root)
+        headers = _download_headers(name, is_zip)
         content_type = _CONTENT_TYPES["zip" if is_zip else fmt]
         label = "%s %s" % (request.method, request.full_path)
-        streaming.check_http_version(request, config, label)
+        streaming.check_http_version(request, asked.config, label)
         if request.method == "HEAD":
             return Response("", headers=headers, content_type=content_type)
         slot = streaming.DownloadSlots.of(datasette).take(access.download_owner(request))
-        label = "%s %s" % (request.method, request.full_path)
         try:
-            tracked = await _track(datasette, db, request.actor, progress_id, options)
+            tracked = await _track(datasette, asked.db, request.actor, progress_id, options)
             first = await _first_chunk(chunks, label, tracked)
         except BaseException:
             slot.release()
@@ -90,15 +132,37 @@ async def download(datasette, request, receive):
         label,
         slot,
         tracked,
-        config["stall_timeout"],
+        asked.config["stall_timeout"],
     )
+
+
+def _body(datasette, db, export, filename, root):
+    """The download's file name and its chunks: the posts file, or the
+    export directory as a ZIP."""
+    if filename != "export.zip":
+        return filename, _posts_chunks(datasette, db, export)
+    now = datetime.datetime.now()
+    name = zipexport.download_name(export.options, now)
+    return name, zipexport.zip_chunks(datasette, db, export, root, now)
+
+
+def _download_headers(name, is_zip):
+    headers = {
+        "content-disposition": 'attachment; filename="%s"' % name,
+        "cache-control": "no-store",
+        "x-content-type-options": "nosniff",
+        "x-accel-buffering": "no",  # nginx streams it on, never spooling it to disk
+    }
+    if is_zip:  # compressed already: compression middlewares (datasette-gzip) skip it
+        headers["content-encoding"] = "identity"
+    return headers
 
 
 async def _first_chunk(chunks, label, tracked):
     try:
         return await chunks.__anext__()
     except (goscan.RowError, sqlite3.Error) as e:
-        log.error("%s: %s failed before its first byte: %s", access.PLUGIN, label, loggable(e))
+        log.error("%s: %s failed before its first byte: %s", PLUGIN, label, loggable(e))
         tracked.end("failed", failure_message(e))
         raise HttpError(500, failure_message(e)) from None
 
@@ -113,7 +177,7 @@ async def _track(datasette, db, actor, progress_id, options):
     if entry is None:
         log.warning(
             "%s: progress registry full; download with progress=%s goes on untracked",
-            access.PLUGIN,
+            PLUGIN,
             progress_id,
         )
         return progress.Untracked()
@@ -133,42 +197,29 @@ async def _posts_chunks(datasette, db, export):
 # The export page
 
 
-async def export_page(datasette, request):
-    if request.method not in ("GET", "HEAD"):
-        # Datasette has no exception for 405: answered as the downloads are.
-        return await error_response(
+async def export_page(datasette: Datasette, request: Request) -> Response:
+    try:
+        asked = await _prologue(
             datasette,
             request,
-            HttpError(
-                405, "The export page only answers GET", {**_ONLY_GET, **access.NOT_FRAMEABLE}
-            ),
+            None,
+            "The export page only answers GET",
+            access.NOT_FRAMEABLE,
         )
-    try:
-        db = params.database(datasette, request)
-    except Redirect as e:
-        return Response.redirect(e.location)
     except HttpError as e:
-        raise NotFound(e.message) from None
-    if not await access.can_view_table(datasette, request.actor, db.name, "posts"):
-        raise Forbidden("You do not have permission to view the posts table of %s" % db.name)
-    try:
-        await params.check_table(db)
-    except HttpError as e:
-        raise NotFound(e.message) from None
-    config = access.plugin_config(datasette, db.name)
-    values = {key: request.args.get(key, "") for key in _PAGE_PARAMS}
+        return await error_response(datasette, request, e)
     error = None
-    status = 403 if access.not_a_did(config, request.actor) else 200  # the page says why
+    status = 403 if access.not_a_did(asked.config, request.actor) else 200  # the page says why
     if "format" in request.args and status == 200:  # the form was submitted: to the file
         try:
-            return Response.redirect(await _download_url(datasette, request, db, config, values))
+            return Response.redirect(await _download_url(datasette, request, asked))
         except HttpError as e:
             if e.status not in (400, 403):
-                raise BadRequest(e.message) from None
+                return await error_response(datasette, request, e)
             error, status = e.message, e.status
     body = await datasette.render_template(
         "bsky_export.html",
-        await _page_context(datasette, request, db, config, values, error),
+        await _page_context(datasette, request, asked.db, asked.config, asked.values, error),
         request=request,
     )
     return Response.html(
@@ -219,17 +270,18 @@ async def _page_context(datasette, request, db, config, values, error):
         if media_allowed or not has_media
         else "You do not have permission to view the media table, so media cannot be included.",
         "error": error,
+        "no_posts": NO_POSTS,
     }
 
 
-async def _download_url(datasette, request, db, config, values):
+async def _download_url(datasette, request, asked):
     """The download the form asks for, checked as the download will check it."""
+    db, values = asked.db, asked.values
     include_media = params.flag(values["include_media"], "include media")
     if include_media:
         await access.check_view(datasette, request.actor, db.name, "media", params.NO_MEDIA)
     is_zip = include_media or values["package"] == "zip"
-    did = access.scoped_did(config, request.actor, values["did"])
-    options = params.options(values["format"], did, values)
+    options = _options(request, asked, values["format"])
     query = [
         (key, value)
         for key, value in (
@@ -247,22 +299,18 @@ async def _download_url(datasette, request, db, config, values):
     return url + ("?" + urllib.parse.urlencode(query) if query else "")
 
 
-async def media_count(datasette, request):
+async def media_count(datasette: Datasette, request: Request) -> Response:
     """``GET .../media.json`` with ``did``, ``start_date``, ``end_date``: how
     many of the selection's media files exist under ``media_root``; it takes
     a download slot while it counts (429 beyond the limits)."""
     try:
-        db = params.database(datasette, request)
-        await access.check_view(datasette, request.actor, db.name, "posts")
-        await params.check_table(db)
-        config = access.plugin_config(datasette, db.name)
-        values = params.args(request, ("did", "start_date", "end_date"))
-        did = access.scoped_did(config, request.actor, values.get("did"))
-        options = params.options("json", did, values)
-        root = await params.media_root(datasette, request, db, config)
+        asked = await _prologue(datasette, request, _COUNT_PARAMS, "Use GET to count media")
+        options = _options(request, asked, "json")
+        root = await params.allowed_media_root(datasette, request, asked.db, asked.config)
         slot = streaming.DownloadSlots.of(datasette).take(access.download_owner(request))
     except HttpError as e:
         return await error_response(datasette, request, e)
+    db = asked.db
     try:  # a walk of every media row of the selection: it holds a slot as a download does
         counter = mediacount.MediaCount(options, root)
         try:
@@ -278,5 +326,5 @@ async def media_count(datasette, request):
     )
 
 
-def page_url(datasette, database):
+def page_url(datasette: Datasette, database: str) -> str:
     return datasette.urls.database(database) + "/-/bsky-export"

@@ -19,8 +19,8 @@ import functools
 import re
 
 from . import manifest, media, zipstream
-from .access import PLUGIN
-from .streaming import log, run_page
+from .settings import PLUGIN, log
+from .streaming import run_page
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 

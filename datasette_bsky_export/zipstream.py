@@ -70,7 +70,7 @@ class ZipStream:
         info = zipfile.ZipInfo(name, date_time=date_time)
         info.compress_type = zipfile.ZIP_DEFLATED
         # the attribute of the entry's level, by Python version (not in typeshed)
-        if "compress_level" in zipfile.ZipInfo.__slots__:  # type: ignore[attr-defined]  # 3.13+
+        if "compress_level" in zipfile.ZipInfo.__slots__:  # 3.13+
             info.compress_level = self._level  # type: ignore[attr-defined]
         else:
             info._compresslevel = self._level  # type: ignore[attr-defined]

@@ -1,8 +1,13 @@
+"""The fixtures the tests share: copies of the fixture archives, Datasette
+instances serving them, and a count of the engine's page steps."""
+
 import shutil
 import sqlite3
 
 import pytest
 
+from datasette_bsky_export import engine
+from dsclient import make_datasette
 from helpers import FIXTURES
 
 pytest_plugins = ["browser"]  # the chromium and serve fixtures of the browser tests
@@ -33,3 +38,27 @@ def connect(archive):
     yield open_db
     for conn in opened:
         conn.close()
+
+
+@pytest.fixture
+def ds_for(archive):
+    """A Datasette serving copies of these fixture archives, with ``config``."""
+
+    def make(*names, config=None):
+        return make_datasette([archive(name) for name in names], config)
+
+    return make
+
+
+@pytest.fixture
+def steps(monkeypatch):
+    """Counts the engine's page steps (one per database call)."""
+    calls = []
+    original = engine.Export.step
+
+    def step(self, conn):
+        calls.append(self)
+        return original(self, conn)
+
+    monkeypatch.setattr(engine.Export, "step", step)
+    return calls

@@ -24,7 +24,7 @@ WHEEL = os.environ.get("BSKY_WHEEL")
 SDIST = os.environ.get("BSKY_SDIST")
 PINS = json.loads(os.environ.get("BSKY_DATASETTE_PINS", "{}"))
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
-STATIC = pathlib.Path(__file__).parent.parent / "datasette_bsky_export/static/export-page.js"
+STATIC = pathlib.Path(__file__).parent.parent / "datasette_bsky_export/hooks/static/export-page.js"
 DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"
 # The environment of the commands: nothing that could point back at the checkout.
 ENV = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}

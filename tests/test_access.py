@@ -13,10 +13,10 @@ import tracemalloc
 import pytest
 from datasette.app import Datasette
 
-from datasette_bsky_export import access, engine, params, streaming
+from datasette_bsky_export import engine, params, settings, streaming
 from dsclient import HTML, Client, cookies, make_datasette, plugin
+from helpers import DID1
 
-DID1 = "did:plc:bannd6yz2emrvftva2hipgad"
 BASE = "/realistic/-/bsky-export"
 
 
@@ -25,7 +25,7 @@ def with_database(top=None, database=None, extra=None):
     config = plugin(**top) if top is not None else {}
     block = dict(extra or {})
     if database is not None:
-        block["plugins"] = {access.PLUGIN: database}
+        block["plugins"] = {settings.PLUGIN: database}
     if block:
         config["databases"] = {"realistic": block}
     return config
@@ -50,7 +50,7 @@ MERGES = [  # top-level block, database block, restrict_to_actor in force
 @pytest.mark.parametrize("top, database, restricted", MERGES)
 def test_plugin_config_merges_key_by_key(archive, top, database, restricted):
     ds = make_datasette([archive("realistic.db")], with_database(top, database))
-    config = access.plugin_config(ds, "realistic")
+    config = settings.for_database(ds, "realistic")
     assert config["restrict_to_actor"] is restricted
     expected_root = (database or {}).get("media_root") or (top or {}).get("media_root") or "."
     assert config["media_root"] == expected_root
@@ -200,7 +200,7 @@ async def test_default_bounds_and_released_slots(archive, monkeypatch):
     """Ten per actor by default; slots come back after a disconnect, a failure
     before the first byte and a failure mid-stream."""
     ds = make_datasette([archive("realistic.db")])
-    running = [await stalled(ds) for _ in range(streaming.MAX_DOWNLOADS_PER_ACTOR)]
+    running = [await stalled(ds) for _ in range(settings.DEFAULTS["max_downloads_per_actor"])]
     assert (await ds.client.get(BASE + "/posts.json")).status_code == 429
     for client, task in running:
         client.gone.set()  # the clients leave
@@ -219,7 +219,7 @@ async def test_default_bounds_and_released_slots(archive, monkeypatch):
     monkeypatch.setattr(engine.Export, "step", failing)
     for posts_first in (0, 500):  # before the first byte, then mid-stream
         fail_after[:] = [posts_first]
-        for _ in range(streaming.MAX_DOWNLOADS_PER_ACTOR + 1):
+        for _ in range(settings.DEFAULTS["max_downloads_per_actor"] + 1):
             client = await Client(ds, BASE + "/posts.json").run()
             assert client.start["status"] == (500 if posts_first == 0 else 200)
             assert posts_first == 0 or not client.complete

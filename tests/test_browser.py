@@ -27,9 +27,8 @@ from browser import (
     set_width,
     wait_for_download,
 )
-from helpers import FIXTURES
+from helpers import DID1, FIXTURES
 
-DID1 = "did:plc:bannd6yz2emrvftva2hipgad"
 BENCHMARKS = pathlib.Path(__file__).parent.parent / "benchmarks"
 
 

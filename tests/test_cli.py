@@ -14,9 +14,8 @@ from click.testing import CliRunner
 from datasette.cli import cli
 
 from datasette_bsky_export import __version__, exportdir
-from helpers import CASES, FIXTURES, case_id, expected_bytes, interruptible
+from helpers import CASES, DID0, FIXTURES, case_id, expected_bytes, interruptible
 
-DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"
 DATASETTE = [sys.executable, "-m", "datasette"]
 
 

@@ -18,29 +18,14 @@ from datasette.database import QueryInterrupted
 
 from datasette_bsky_export import engine, streaming
 from dsclient import HTML, Client, make_datasette, plugin
-from helpers import FIXTURES
+from helpers import DID1, FIXTURES
 
-DID1 = "did:plc:bannd6yz2emrvftva2hipgad"  # 107 posts in realistic.db
 BASE = "/realistic/-/bsky-export/"
 DOWNLOADS = ["posts.json", "posts.csv", "export.zip"]
 GOLDEN = {
     "posts.json": FIXTURES / "expected/realistic-did1.json",
     "posts.csv": FIXTURES / "expected/realistic-did1.csv",
 }
-
-
-@pytest.fixture
-def steps(monkeypatch):
-    """Counts the engine's page steps."""
-    calls = []
-    original = engine.Export.step
-
-    def step(self, conn):
-        calls.append(self)
-        return original(self, conn)
-
-    monkeypatch.setattr(engine.Export, "step", step)
-    return calls
 
 
 def header(client, name):

@@ -10,10 +10,9 @@ import sqlite3
 import pytest
 
 from browser import axe_violations, overflow, screenshot, set_width
-from helpers import FIXTURES
+from helpers import DID2, FIXTURES
 
 WIDTHS = [420, 1280]
-DID2 = "did:plc:u4mos7af5r2fquosbegzgsye"
 
 
 @pytest.fixture

@@ -21,10 +21,9 @@ from datasette.cli import cli
 
 from datasette_bsky_export import engine, media, sqlitedb, streaming
 from dsclient import cookies, make_datasette, plugin
-from helpers import FIXTURES
+from helpers import DID1, FIXTURES
 from test_access import finish, stalled
 
-DID1 = "did:plc:bannd6yz2emrvftva2hipgad"
 SECRET = b"secret outside the media root"
 
 

@@ -14,9 +14,8 @@ from datasette.app import Datasette
 
 from datasette_bsky_export import progress
 from dsclient import Client, make_datasette
-from helpers import FIXTURES
+from helpers import DID1, FIXTURES
 
-DID1 = "did:plc:bannd6yz2emrvftva2hipgad"  # 107 posts in realistic.db
 ID = "spelling-test-id_0123"
 NAMES = ["my posts", "my.posts", "pösts"]  # database names, from "<name>.db"
 

@@ -29,11 +29,10 @@ import sqlite_utils
 
 from browser import COMPLETE, IN_PROGRESS, Server, download_items, require, wait_for_download
 from datasette_bsky_export import streaming
-from helpers import FIXTURES
+from helpers import DID1, FIXTURES
 from nginx import README_UPSTREAM, readme_locations, start
 from test_browser import BENCHMARKS, progress_of, text_of, throttle, wait_for_state
 
-DID1 = "did:plc:bannd6yz2emrvftva2hipgad"  # 107 posts in realistic.db
 BIG_POSTS = 200_000
 PREFIX = {"plain": "", "base_url": "/archive"}  # the two sites of README
 DOWNLOADS = {

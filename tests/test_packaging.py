@@ -34,7 +34,8 @@ def test_package_data_globs_match_files():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     for package, globs in config["tool"]["setuptools"]["package-data"].items():
         for glob in globs:
-            assert list((ROOT / package).glob(glob)), "%s/%s matches nothing" % (package, glob)
+            folder = ROOT / package.replace(".", "/")
+            assert list(folder.glob(glob)), "%s/%s matches nothing" % (package, glob)
 
 
 def test_license_is_the_declared_one():

@@ -10,10 +10,8 @@ import pytest
 from datasette import hookspecs
 
 from dsclient import cookies, make_datasette, plugin
-from helpers import FIXTURES
+from helpers import DID0, DID2, FIXTURES
 
-DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"
-DID2 = "did:plc:u4mos7af5r2fquosbegzgsye"
 LINK = '<a href="/realistic/-/bsky-export">Export these posts as the bskyarchive app did</a>'
 EMPTY = (
     "No posts found in your archive matching the selected criteria. Try adjusting your "
@@ -63,9 +61,12 @@ async def test_zero_posts_says_what_the_legacy_said(archive):
     page = await ds.client.get(
         "/realistic/-/bsky-export", cookies=cookies(ds, {"id": "did:plc:nopostsatall"})
     )
-    assert EMPTY in page.text
+    shown = '<p class="message-warning" id="bsky-export-empty">%s</p>' % EMPTY
+    assert shown in page.text
     own = await ds.client.get("/realistic/-/bsky-export", cookies=cookies(ds, {"id": DID0}))
-    assert EMPTY not in own.text
+    assert 'id="bsky-export-empty"' not in own.text
+    # The page's script says it after an empty download: from the page, not a copy.
+    assert 'data-no-posts="%s"' % EMPTY in own.text
 
 
 def media_rows(did):

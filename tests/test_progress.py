@@ -4,15 +4,13 @@ registry's bounds, and the states an export ends in."""
 
 import re
 import shutil
-import sqlite3
 
 import pytest
 
 from datasette_bsky_export import engine, params, progress
 from dsclient import Client, cookies, make_datasette
-from helpers import FIXTURES
+from helpers import DID1, FIXTURES, corrupt
 
-DID1 = "did:plc:bannd6yz2emrvftva2hipgad"  # 107 posts in realistic.db
 ID = "page-made-id_0123456789"
 OTHER_ID = "another-id_9876543210"
 GOLDEN = FIXTURES / "expected/realistic-did1.json"
@@ -309,17 +307,6 @@ async def test_cancel_stops_before_the_next_page(ds, monkeypatch):
     assert entry["state"] == "cancelled" and entry["error"] is None
     assert entry["posts"] == 100 * at_cancel[0] and entry["total"] == 1500
     assert entry["bytes"] == sum(len(m["body"]) for m in stream.bodies)
-
-
-def corrupt(path, index, column="text"):
-    conn = sqlite3.connect(str(path))
-    uri = conn.execute(
-        "SELECT uri FROM posts ORDER BY created_at DESC, uri ASC LIMIT 1 OFFSET ?", [index]
-    ).fetchone()[0]
-    conn.execute("UPDATE posts SET %s = NULL WHERE uri = ?" % column, [uri])
-    conn.commit()
-    conn.close()
-    return uri
 
 
 @pytest.mark.asyncio

@@ -21,7 +21,7 @@ import pytest
 from datasette.app import Datasette
 
 from browser import Server, config_args
-from datasette_bsky_export import access, sessions
+from datasette_bsky_export import sessions, settings
 from dsclient import HTML, cookies, plugin
 from helpers import FIXTURES
 
@@ -74,7 +74,7 @@ def server_config(expose):
     ``expose_session_tokens: true`` (crossdb reads honour that block too)."""
     block = {"queries": CANNED}
     if expose:
-        block["plugins"] = {access.PLUGIN: {"expose_session_tokens": True}}
+        block["plugins"] = {settings.PLUGIN: {"expose_session_tokens": True}}
     return {"databases": {"archive": block}}
 
 
@@ -226,7 +226,7 @@ async def test_file_download_refused_over_rules_that_allow_it(tmp_path, actor):
     ``allow_download`` block), unless the tokens are exposed."""
     path = str(make_archive(tmp_path / "archive.db"))
     for expose, status in [(False, 403), (True, 200)]:
-        block = {"plugins": {access.PLUGIN: {"expose_session_tokens": expose}}}
+        block = {"plugins": {settings.PLUGIN: {"expose_session_tokens": expose}}}
         if OLD:
             block["allow_download"] = True
             ds = Datasette(immutables=[path], metadata={"databases": {"archive": block}})
@@ -316,7 +316,7 @@ async def test_expose_session_tokens_per_database(tmp_path, top, block, shown):
     and in ``--crossdb`` queries from ``_memory``."""
     config = plugin(**top) if top is not None else {}
     if block is not None:
-        config["databases"] = {"archive": {"plugins": {access.PLUGIN: block}}}
+        config["databases"] = {"archive": {"plugins": {settings.PLUGIN: block}}}
     path = str(make_archive(tmp_path / "archive.db"))
     key = "config" if not OLD else "metadata"
     ds = Datasette([path], crossdb=True, **{key: config})

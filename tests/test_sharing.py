@@ -29,13 +29,11 @@ import yaml
 
 from browser import require
 from dsclient import cookies, make_datasette, plugin
-from helpers import FIXTURES
+from helpers import DID0, DID1, FIXTURES
 
 README = pathlib.Path(__file__).parent.parent / "README.md"
 DATASETTE = os.path.join(os.path.dirname(sys.executable), "datasette")
 ON_065 = datasette.version.__version__.startswith("0.")
-DID0 = "did:plc:454ml6lg4tjfcz4kaedcmpb5"  # alice in the README's recipes
-DID1 = "did:plc:bannd6yz2emrvftva2hipgad"
 BASE = "/realistic/-/bsky-export"
 EMPTY = "No posts found in your archive"
 NOT_A_DID = "which is not a DID"

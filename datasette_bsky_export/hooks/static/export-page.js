@@ -26,8 +26,7 @@
   var zip = $("bsky-export-zip");
   var file = $("bsky-export-file");
   var mediaCount = $("bsky-export-media-count");
-  var EMPTY = "No posts found in your archive matching the selected criteria. " +
-    "Try adjusting your date range or archive some posts first.";
+  var EMPTY = form.getAttribute("data-no-posts"); // messages.NO_POSTS, from the page
   var run = null;
 
   function fmt(n) { return Math.round(n).toLocaleString("en-US"); }
