@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 from typing import TYPE_CHECKING, Any, Callable
 
 import click
@@ -42,6 +43,16 @@ def _text(value):
     if not value or "\0" in value:
         return "must be a non-empty path without NUL characters"
     return None
+
+
+def _folder(value):
+    """A media root: a path to a folder that exists when Datasette starts
+    (one removed later is refused at request time, as ``access.media_root``
+    says)."""
+    why = _text(value)
+    if why is None and not os.path.isdir(value):
+        why = "must be an existing folder"
+    return why
 
 
 def _whole(value):
@@ -71,7 +82,7 @@ KEYS = {
     key.name: key
     for key in [
         Key("restrict_to_actor", _flag, False, DATABASE),
-        Key("media_root", _text, ".", DATABASE),
+        Key("media_root", _folder, ".", DATABASE),
         Key("allow_hard_links", _flag, False, DATABASE),
         Key("expose_session_tokens", _flag, False, DATABASE),
         Key("max_downloads", _whole, 20, TOP),

@@ -38,11 +38,11 @@ def with_database(top=None, database=None, extra=None):
 MERGES = [  # top-level block, database block, restrict_to_actor in force
     ({"restrict_to_actor": True}, None, True),
     (None, {"restrict_to_actor": True}, True),
-    ({"restrict_to_actor": True}, {"media_root": "/srv/media"}, True),
-    ({"restrict_to_actor": True}, {"restrict_to_actor": True, "media_root": "/srv"}, True),
+    ({"restrict_to_actor": True}, {"media_root": "/usr"}, True),
+    ({"restrict_to_actor": True}, {"restrict_to_actor": True, "media_root": "/"}, True),
     ({"restrict_to_actor": True}, {"restrict_to_actor": False}, False),
-    ({"media_root": "/srv/media"}, {"restrict_to_actor": True}, True),
-    (None, {"media_root": "/srv/media"}, False),
+    ({"media_root": "/usr"}, {"restrict_to_actor": True}, True),
+    (None, {"media_root": "/usr"}, False),
     ({}, {}, False),
 ]
 

@@ -147,7 +147,12 @@ async def test_zip_media_duplicates(tmp_path):
 
 @pytest.mark.asyncio
 async def test_zip_media_root_missing(ds_for, tmp_path):
+    """A media root that existed when Datasette started (settings.py checks
+    that) and was removed since."""
+    (tmp_path / "absent").mkdir()
     ds = ds_for("realistic.db", config=plugin(media_root=str(tmp_path / "absent")))
+    assert (await ds.client.get("/realistic/-/bsky-export")).status_code == 200
+    (tmp_path / "absent").rmdir()
     response = await ds.client.get("/realistic/-/bsky-export/export.zip?include_media=1")
     assert response.status_code == 500
     assert response.json()["error"] == (

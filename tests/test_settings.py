@@ -39,6 +39,10 @@ BAD = [  # config, the one line
         "characters, not ''",
     ),
     (
+        config(database={"media_root": "/nonexistent/media"}),
+        "media_root in database 'realistic' must be an existing folder, not '/nonexistent/media'",
+    ),
+    (
         config(top={"max_downloads": 0}),
         "max_downloads in the top-level settings must be a whole number of at least 1, not 0",
     ),
@@ -90,6 +94,7 @@ BAD = [  # config, the one line
 IDS = [
     "root-list",
     "root-empty",
+    "root-missing",
     "limit-0",
     "limit-text",
     "limit-fraction",
@@ -114,7 +119,7 @@ GOOD = config(
         "allow_http10": False,
     },
     database={
-        "media_root": "/srv/media",
+        "media_root": "/tmp",
         "restrict_to_actor": False,
         "allow_hard_links": True,
         "expose_session_tokens": True,
