@@ -224,6 +224,7 @@ def write(
             out.write(body)
             out.flush()
             os.fsync(out.fileno())
+        size += len(body) + (chosen.bytes if chosen else 0)  # the directory's files
         signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)  # in place and reported, or not
         final = _final_path(parent, stamp)
         os.rename(partial, final)

@@ -212,7 +212,7 @@ class MediaSet:
     ``media/<name>`` (then ``copied`` or ``failed``), or None: a file_path
     seen before, a name taken (counted if readable) or an unusable row
     (warned). ``count`` is the manifest's ``media_count``, ``names`` the
-    files in ``media/``."""
+    files in ``media/``, ``bytes`` their total size."""
 
     def __init__(self, root, warn):
         self.root = root
@@ -220,6 +220,7 @@ class MediaSet:
         self.seen = DiskSet()
         self.names = DiskSet()
         self.count = 0
+        self.bytes = 0
 
     def open(self, uri, file_path):
         if not self.seen.add(file_path):
@@ -247,6 +248,7 @@ class MediaSet:
     def copied(self, source):
         self.names.add(base_name(source.file_path))
         self.count += 1
+        self.bytes += source.size
 
     def failed(self, uri, error):
         self.warn("media of %r not exported: %s" % (uri, error))
