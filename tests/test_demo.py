@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from datasette.cli import cli
 
-from browser import Server, require
+from browser import Server, require, screenshot, set_width
 from datasette_bsky_export import terminal
 from helpers import FIXTURES
 
@@ -145,6 +145,19 @@ def test_readme_demo_finds_and_zips_all_media(demo):
     assert manifest["media_count"] == MEDIA_ROWS
     on_disk = {"media/" + p.name: p.read_bytes() for p in (DEMO / "data/media").rglob("*.jpg")}
     assert len(on_disk) == MEDIA_ROWS and media == on_disk
+
+
+def test_readme_demo_page_says_all_media_found(chromium, demo):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    set_width(chromium, 1280, 900)
+    chromium.get(demo.url + "/realistic/-/bsky-export")
+    count = chromium.find_element(By.ID, "bsky-export-media-count")
+    chromium.find_element(By.ID, "bsky-export-media").click()
+    expected = "814 of 814 media files found; 0 missing"
+    WebDriverWait(chromium, 30).until(lambda driver: count.text == expected, count.text)
+    screenshot(chromium, "demo-media")
 
 
 def test_demo_media_folder_is_small():
