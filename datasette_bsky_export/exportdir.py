@@ -44,7 +44,8 @@ def folder_name(text: str) -> str:
 @dataclasses.dataclass
 class Result:
     """What an export wrote: its directory (None for a stream), posts, media
-    files, the posts file's bytes, and how long it took."""
+    files, the bytes written (a directory: every file in it, media and
+    manifest included; a stream: the posts), and how long it took."""
 
     path: str | None
     posts: int
@@ -233,7 +234,7 @@ def _fill(conn, options, partial, jobs, progress, range_posts, media_from):
     """The export's files written into the directory ``partial``: the posts
     file (none without posts, as the legacy), ``media/`` when ``media_from``
     is (media root, allow_hard_links, warn), then manifest.json, synced.
-    Returns (parallel's Outcome, media files copied, posts file size)."""
+    Returns (parallel's Outcome, media files copied, the directory's size)."""
     posts_path = os.path.join(partial, "posts." + options.format)
     outcome = _write_posts(conn, options, posts_path, jobs, progress, range_posts)
     size = outcome.bytes
@@ -259,6 +260,7 @@ def _fill(conn, options, partial, jobs, progress, range_posts, media_from):
         out.write(body)
         out.flush()
         os.fsync(out.fileno())
+    size += len(body) + (chosen.bytes if chosen else 0)  # the directory's files
     return outcome, media_count, size
 
 

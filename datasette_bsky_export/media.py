@@ -220,7 +220,7 @@ class MediaSet:
     ``media/<name>`` (then ``copied`` or ``failed``), or None: a file_path
     seen before, a name taken (counted if readable) or an unusable row
     (warned). ``count`` is the manifest's ``media_count``, ``names`` the
-    files in ``media/``."""
+    files in ``media/``, ``bytes`` their total size."""
 
     def __init__(self, root: MediaRoot, warn: Callable[[str], None]) -> None:
         self.root = root
@@ -228,6 +228,7 @@ class MediaSet:
         self.seen = DiskSet()
         self.names = DiskSet()
         self.count = 0
+        self.bytes = 0
 
     def open(self, uri: str, file_path: Any) -> MediaFile | None:
         if not self.seen.add(file_path):
@@ -255,6 +256,7 @@ class MediaSet:
     def copied(self, source: MediaFile) -> None:
         self.names.add(base_name(source.file_path))
         self.count += 1
+        self.bytes += source.size
 
     def failed(self, uri: str, error: Exception | str) -> None:
         self.warn("media of %r not exported: %s" % (uri, error))

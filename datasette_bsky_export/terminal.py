@@ -43,8 +43,10 @@ def progress(conn, options, quiet, label):
 
 
 def size(n):
-    """``n`` bytes for people: "512 bytes", "1.5 MB"."""
+    """``n`` bytes for people in decimal units, as browsers' download lists and
+    the export page (``size`` in static/export-page.js) show them: "512 bytes",
+    "1.5 MB" (1,500,000 bytes)."""
     for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
+        if n < 1000 or unit == "GB":
             return "%d %s" % (n, unit) if unit == "bytes" else "%.1f %s" % (n, unit)
-        n /= 1024.0
+        n /= 1000.0

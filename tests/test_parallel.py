@@ -422,7 +422,7 @@ def test_interrupts_at_random_moments_leave_nothing_or_the_export(archive, tmp_p
             # any command, SIGTERM ends the process and Ctrl-C is click's Abort.
             late = {0: "", -sig: "", 1: "\nAborted!\n"}
             assert status in late, where
-            assert err.startswith("Exported 1,500 posts, 0 media files, 1.7 MB in "), where
+            assert err.startswith("Exported 1,500 posts, 0 media files, 1.8 MB in "), where
             assert err.endswith(": %s\n%s" % (export, late[status])), where
             outcomes["complete"] += 1
         elif status == 130:

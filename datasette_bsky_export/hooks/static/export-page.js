@@ -31,6 +31,7 @@
 
   function fmt(n) { return Math.round(n).toLocaleString("en-US"); }
 
+  // Decimal units, as browsers' download lists and the CLI (terminal.size) show sizes.
   function size(bytes) {
     var units = ["bytes", "KB", "MB", "GB"];
     var i = 0;
