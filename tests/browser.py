@@ -118,6 +118,30 @@ def config_args(config, path):
     return ["--config", str(path)]
 
 
+def stop_group(proc, log):
+    """Ends the process group of ``proc`` (SIGTERM, SIGKILL after 10 s) and
+    closes its log."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    log.close()
+
+
+def get(server, path):
+    """(status, body) of a GET of ``path`` from ``server``."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
 class Server:
     """``datasette serve`` of one archive on 127.0.0.1, stopped afterwards
     (``path`` None: ``args`` name the databases, as ``-i`` does; ``python``:
@@ -167,14 +191,7 @@ class Server:
         return pathlib.Path(self.log_path).read_text(errors="replace")
 
     def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
+        stop_group(self.proc, self.log)
 
 
 @pytest.fixture

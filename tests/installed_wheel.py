@@ -7,7 +7,6 @@ and the export page, against the legacy app's goldens. The sdist holds the
 package without the tests (they need the repository's fixtures).
 """
 
-import http.client
 import json
 import os
 import pathlib
@@ -18,7 +17,7 @@ import tarfile
 
 import pytest
 
-from browser import Server
+from browser import Server, get
 
 WHEEL = os.environ.get("BSKY_WHEEL")
 SDIST = os.environ.get("BSKY_SDIST")
@@ -83,16 +82,6 @@ def test_cli_export(venv, outside, fmt):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == (FIXTURES / ("expected/realistic-did0." + fmt)).read_bytes()
-
-
-def get(server, path):
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 def test_download_and_export_page(venv, outside):

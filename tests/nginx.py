@@ -12,12 +12,11 @@ import os
 import pathlib
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
 
-from browser import free_port, require
+from browser import free_port, require, stop_group
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 README = pathlib.Path(__file__).parent.parent / "README.md"
@@ -130,14 +129,7 @@ class Nginx:
         return total
 
     def stop(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
+        stop_group(self.proc, self.log)
 
 
 def start(directory, sites):

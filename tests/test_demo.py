@@ -2,7 +2,6 @@
 (issue 19.6), and the README's demo serves an archive whose media files
 exist (issue 19.7)."""
 
-import http.client
 import io
 import json
 import os
@@ -17,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from datasette.cli import cli
 
-from browser import Server, require, screenshot, set_width
+from browser import Server, get, require, screenshot, set_width
 from datasette_bsky_export import terminal
 from helpers import FIXTURES
 
@@ -116,16 +115,6 @@ def demo(tmp_path, monkeypatch):
     server = Server(None, tmp_path / "server.log", command[1:])
     yield server
     server.stop()
-
-
-def get(server, path):
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 def test_readme_demo_finds_and_zips_all_media(demo):
