@@ -37,6 +37,12 @@ def _counts(conn, did):
     return [(d, n) for d, n in rows if isinstance(d, str) and (n or did is not None)], total
 
 
+def handles(conn: sqlite3.Connection, dids: list[str]) -> dict[str, str]:
+    """The latest handle of each of ``dids`` that profiles has one for."""
+    with sqlitedb.text_factory(conn, lambda b: b.decode("utf-8", "replace")):
+        return _handles(conn, dids)
+
+
 def _handles(conn, dids):
     """The latest handle of each DID (by snapshot_at), where profiles has one."""
     try:  # each chunk by snapshot_at, and a DID is in one chunk: the latest wins

@@ -19,7 +19,19 @@ import sys
 import click
 from click.core import ParameterSource
 
-from . import engine, exportdir, goscan, media, parallel, sqlitedb, terminal, workers
+from . import (
+    engine,
+    exportdir,
+    goscan,
+    media,
+    pager,
+    parallel,
+    selection,
+    sqlitedb,
+    terminal,
+    workers,
+)
+from .errors import HttpError
 from .messages import NO_POSTS
 from .version import __version__
 
@@ -86,6 +98,22 @@ def _completed(path):
 @click.option("--start-date", help="Only posts created on or after this day (YYYY-MM-DD, UTC)")
 @click.option("--end-date", help="Only posts created on or before this day (YYYY-MM-DD, UTC)")
 @click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="COLUMN__OP=VALUE",
+    help="Only posts this Datasette table filter selects, e.g. like_count__gte=10 "
+    "(repeatable; all must hold)",
+)
+@click.option("--search", help="Only posts matching this full-text search, as Datasette's _search")
+@click.option(
+    "--where",
+    "wheres",
+    multiple=True,
+    metavar="SQL",
+    help="Only posts for which this SQL expression holds, as Datasette's _where (repeatable)",
+)
+@click.option(
     "--output",
     type=click.Path(file_okay=False),
     default="./exports",
@@ -141,6 +169,9 @@ def bsky_export(
     did,
     start_date,
     end_date,
+    filters,
+    search,
+    wheres,
     output,
     to_stdout,
     include_media,
@@ -159,13 +190,17 @@ def bsky_export(
     --stdout streams the posts file alone.
     """
     _refuse_conflicts(ctx, to_stdout, include_media, check)
+    conn = open_archive(archive)
     try:
-        options = engine.ExportOptions(fmt, did, start_date, end_date, batch_size)
+        chosen = _selection(ctx, archive, filters, search, wheres)
+        options = engine.ExportOptions(fmt, did, start_date, end_date, batch_size, chosen)
+        if options.filtered:
+            engine.check_filters(conn, options)
     except engine.OptionError as e:
+        conn.close()
         raise click.UsageError(str(e), ctx) from None
     handlers = {interrupt: signal.getsignal(interrupt) for interrupt in workers.INTERRUPTS}
     signal.signal(signal.SIGTERM, _terminate)
-    conn = open_archive(archive)
     try:
         if check:
             code = _check(conn, options, (jobs, range_posts), quiet)
@@ -186,6 +221,29 @@ def bsky_export(
         for interrupt, handler in handlers.items():
             signal.signal(interrupt, handler)
     ctx.exit(code)
+
+
+def _selection(ctx, archive, filters, search, wheres):
+    """The --filter, --search and --where options as the engine's filters,
+    read by Datasette's own machinery (``selection``)."""
+    given = []
+    for text in filters:
+        key, equals, value = text.partition("=")
+        if not equals or not key:
+            raise click.UsageError(
+                "--filter must be COLUMN=VALUE or COLUMN__OP=VALUE, not %s"
+                % goscan.short_repr(text),
+                ctx,
+            )
+        given.append((key, value))
+    given += [("_search", search)] if search is not None else []
+    given += [("_where", where) for where in wheres]
+    if not given:
+        return pager.NO_FILTERS
+    try:
+        return selection.command_line(os.path.abspath(archive), given).filters
+    except HttpError as e:
+        raise click.UsageError(e.message, ctx) from None
 
 
 def _refuse_conflicts(ctx, to_stdout, include_media, check):
@@ -267,6 +325,8 @@ def _write(conn, options, jobs, progress, stdout, directory, warnings):
     except sqlite3.OperationalError as e:
         if _locked(e):
             raise _locked_failure(e) from None
+        if options.filtered:  # a full-text query's syntax is only checked as it runs
+            raise click.UsageError("the filters cannot run: %s; %s" % (e, lost)) from None
         raise click.ClickException("reading the archive failed: %s; %s" % (e, lost)) from None
     except parallel.WorkerError as e:
         raise click.ClickException("%s; %s" % (e, lost)) from None

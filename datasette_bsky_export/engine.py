@@ -14,7 +14,7 @@ from typing import Any, Iterator, Sequence
 from . import fastcsv, fastjson, postrow
 from .exceptions import ExportError
 from .goscan import RowError, short_repr
-from .pager import DEFAULT_PAGE_SIZE, KeysetPager
+from .pager import DEFAULT_PAGE_SIZE, NO_FILTERS, FilterError, Filters, KeysetPager
 from .postrow import PageKey
 
 FORMATS = ("json", "csv")
@@ -52,6 +52,7 @@ class ExportOptions:
         start_date: str | None = None,
         end_date: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        filters: Filters = NO_FILTERS,
     ) -> None:
         if fmt not in FORMATS:
             raise OptionError("unknown format %s: use json or csv" % short_repr(fmt))
@@ -72,6 +73,15 @@ class ExportOptions:
                 "end date %s is before start date %s" % (self.end_date, self.start_date)
             )
         self.page_size = page_size
+        try:
+            self.filters = filters.check()
+        except FilterError as e:
+            raise OptionError(str(e)) from None
+
+    @property
+    def filtered(self) -> bool:
+        """Whether filters narrow the selection beyond its DID and dates."""
+        return bool(self.filters.where)
 
     @property
     def start_bound(self) -> str | None:
@@ -98,6 +108,7 @@ class ExportOptions:
             csv=self.format == "csv",
             after=after,
             until=until,
+            filters=self.filters,
         )
 
 
@@ -109,6 +120,17 @@ def check_posts_table(conn: sqlite3.Connection) -> None:
     missing = [c for c in postrow.COLUMNS if c not in names]
     if missing:
         raise OptionError("the posts table lacks column(s): %s" % ", ".join(missing))
+
+
+def check_filters(conn: sqlite3.Connection, options: ExportOptions) -> None:
+    """OptionError unless SQLite compiles the export's page query with its
+    filters (an unknown column or function, a syntax error in ``_where``).
+    A full-text query's own syntax is only checked when it runs."""
+    sql, params = options.pager().page_sql()
+    try:
+        conn.execute("EXPLAIN " + sql, params).fetchall()
+    except sqlite3.OperationalError as e:
+        raise OptionError("the filters cannot run: %s" % e) from None
 
 
 def count(conn: sqlite3.Connection, options: ExportOptions) -> int:

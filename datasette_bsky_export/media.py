@@ -176,7 +176,13 @@ class _PostKeys(KeysetPager):
     """The selection's posts in legacy order, with only what the walk reads."""
 
     def __init__(self, options):
-        super().__init__(options.did, options.start_bound, options.end_bound, options.page_size)
+        super().__init__(
+            options.did,
+            options.start_bound,
+            options.end_bound,
+            options.page_size,
+            filters=options.filters,
+        )
         self.select = "SELECT %s, rowid FROM posts" % _KEY_COLUMNS
 
 

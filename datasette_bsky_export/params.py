@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from . import access, dbroute, engine, media, progress
+from . import access, dbroute, engine, media, progress, selection
 from .errors import HttpError
+from .pager import NO_FILTERS, Filters
 
 if TYPE_CHECKING:
     from datasette.app import Datasette
@@ -37,11 +38,12 @@ async def require_posts_table(db: Database) -> None:
 
 def args(request: Request, allowed: tuple[str, ...]) -> dict[str, str]:
     """The query parameters by name: each one of ``allowed``, given once (400).
-    Others whose names start with ``_`` are left alone: they belong to
-    Datasette or another plugin (``datasette-auth-tokens``' ``_auth_token``)."""
+    The selection's filters are ``selection``'s to read; others whose names
+    start with ``_`` are left alone: they belong to Datasette or another
+    plugin (``datasette-auth-tokens``' ``_auth_token``)."""
     values = {}
     for key in request.args.keys():
-        if key.startswith("_"):  # none of ours: Datasette's or another plugin's
+        if key.startswith("_") or (key not in allowed and selection.is_selecting(key)):
             continue
         if key not in allowed:
             raise HttpError(
@@ -63,11 +65,18 @@ def flag(value: str | None, name: str) -> bool:
     raise HttpError(400, "%s must be 1 or 0, not %s" % (name, engine.short_repr(value)))
 
 
-def options(fmt: str, did: str | None, values: dict[str, str]) -> engine.ExportOptions:
+def options(
+    fmt: str, did: str | None, values: dict[str, str], filters: Filters = NO_FILTERS
+) -> engine.ExportOptions:
     """The engine's ExportOptions for these parameters (400)."""
     try:
         return engine.ExportOptions(
-            fmt, did, values.get("start_date"), values.get("end_date"), page_size=PAGE_SIZE
+            fmt,
+            did,
+            values.get("start_date"),
+            values.get("end_date"),
+            page_size=PAGE_SIZE,
+            filters=filters,
         )
     except engine.OptionError as e:
         raise HttpError(400, str(e)) from None

@@ -7,6 +7,11 @@
 * ``GET /<database>/-/bsky-export``: the export page;
 * ``GET /<database>/-/bsky-export/media.json``: how many of a selection's
   media files exist, for the page;
+* ``GET /<database>/-/bsky-export/count.json``: how many posts a selection
+  holds, and the selection in words, for the page;
+
+Each takes, besides its own parameters, the posts table's filters in
+Datasette's syntax (``selection``).
 * ``GET /<database>/-/bsky-export/progress/<id>.json`` and ``POST .../cancel``:
   a page download's progress, and its cancel (``progress``).
 
@@ -25,4 +30,5 @@ def routes() -> list:
             views.download,
         ),
         (r"^/(?P<database>[^/]+)/-/bsky-export/media\.json$", views.media_count),
+        (r"^/(?P<database>[^/]+)/-/bsky-export/count\.json$", views.post_count),
     ] + progress.routes(r"^/(?P<database>[^/]+)/-/bsky-export")

@@ -1,6 +1,7 @@
 """SQLite helpers the engine's modules share: a read-only connection, a
 connection's ``text_factory`` set for a block, ``IN`` queries over many
-values in chunks, and "locked"/"busy" told by the error's code."""
+values in chunks, "locked"/"busy" told by the error's code, whether a
+table exists."""
 
 import contextlib
 import os
@@ -44,3 +45,9 @@ def is_busy(code: int | None) -> bool:
     """Whether an ``sqlite3.Error``'s ``sqlite_errorcode`` (extended or
     primary) says the database was locked or busy."""
     return code is not None and code & 0xFF in _BUSY_CODES
+
+
+def table_exists(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the database has a table (or virtual table) called ``name``."""
+    sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    return conn.execute(sql, [name]).fetchone() is not None

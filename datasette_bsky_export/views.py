@@ -28,7 +28,9 @@ from . import (
     mediacount,
     params,
     progress,
+    selection,
     settings,
+    sqlitedb,
     streaming,
     zipexport,
 )
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 _FILE_PARAMS = ("did", "start_date", "end_date", "progress")
 _ZIP_PARAMS = ("format", "did", "start_date", "end_date", "include_media", "progress")
 _COUNT_PARAMS = ("did", "start_date", "end_date")
+_POST_COUNT_PARAMS = ("did", "start_date", "end_date", "format", "package", "include_media")
 _PAGE_PARAMS = ("did", "format", "start_date", "end_date", "package", "include_media", "progress")
 _CONTENT_TYPES = {
     "json": "application/json; charset=utf-8",
@@ -60,6 +63,7 @@ class Asked:
     db: Any  # datasette.database.Database
     config: dict  # settings.for_database
     values: dict  # the query parameters by name
+    selection: selection.Selection  # the filters beyond DID and dates
 
 
 async def _prologue(datasette, request, allowed, refusal, headers=None):
@@ -67,7 +71,8 @@ async def _prologue(datasette, request, allowed, refusal, headers=None):
     ``refusal`` unless GET or HEAD), the database (404, or ``Redirect``),
     the permission to view its posts table (403), the posts table (404), the
     settings, the query parameters (400; ``allowed`` None reads the export
-    page's form, any parameter, absent ones empty)."""
+    page's form, any parameter, absent ones empty), the selection's filters
+    (400, 403)."""
     if request.method not in ("GET", "HEAD"):
         raise HttpError(405, refusal, {**_ONLY_GET, **(headers or {})})
     db = params.database(datasette, request)
@@ -78,13 +83,20 @@ async def _prologue(datasette, request, allowed, refusal, headers=None):
         values = {key: request.args.get(key, "") for key in _PAGE_PARAMS}
     else:
         values = params.args(request, allowed)
-    return Asked(db, config, values)
+    return Asked(db, config, values, await selection.read(datasette, request, db))
 
 
-def _options(request, asked, fmt):
-    """The export options of the request: its DID scoped (403), its dates (400)."""
+async def _options(datasette, request, asked, fmt):
+    """The export options of the request: its DID scoped (403), its dates
+    (400), its filters (400 unless SQLite can run them)."""
     did = access.scoped_did(asked.config, request.actor, asked.values.get("did"))
-    return params.options(fmt, did, asked.values)
+    options = params.options(fmt, did, asked.values, asked.selection.filters)
+    if options.filtered:
+        try:
+            await asked.db.execute_fn(lambda conn: engine.check_filters(conn, options))
+        except engine.OptionError as e:
+            raise HttpError(400, str(e)) from None
+    return options
 
 
 # --------------------------------------------------------------------------
@@ -100,7 +112,7 @@ async def download(datasette: Datasette, request: Request, receive: Any) -> Resp
         )
         progress_id = params.progress_id(asked.values)
         fmt = asked.values.get("format", "json") if is_zip else filename.rsplit(".", 1)[1]
-        options = _options(request, asked, fmt)
+        options = await _options(datasette, request, asked, fmt)
         include_media = is_zip and params.flag(asked.values.get("include_media"), "include_media")
         root = None
         if include_media:
@@ -116,7 +128,7 @@ async def download(datasette: Datasette, request: Request, receive: Any) -> Resp
         slot = streaming.DownloadSlots.of(datasette).take(access.download_owner(request))
         try:
             tracked = await _track(datasette, asked.db, request.actor, progress_id, options)
-            first = await _first_chunk(chunks, label, tracked)
+            first = await _first_chunk(chunks, label, tracked, options)
         except BaseException:
             slot.release()
             raise
@@ -158,13 +170,28 @@ def _download_headers(name, is_zip):
     return headers
 
 
-async def _first_chunk(chunks, label, tracked):
+async def _first_chunk(chunks, label, tracked, options):
     try:
         return await chunks.__anext__()
+    except sqlite3.OperationalError as e:
+        if not _filters_failed(e, options):
+            raise _failed_before_first_byte(e, label, tracked) from None
+        tracked.end("failed", str(e))
+        raise HttpError(400, "the filters cannot run: %s" % e) from None
     except (goscan.RowError, sqlite3.Error) as e:
-        log.error("%s: %s failed before its first byte: %s", PLUGIN, label, loggable(e))
-        tracked.end("failed", failure_message(e))
-        raise HttpError(500, failure_message(e)) from None
+        raise _failed_before_first_byte(e, label, tracked) from None
+
+
+def _filters_failed(error, options):
+    """Whether an SQLite error is the filters' (a full-text query's syntax,
+    known only once it runs), not the archive's."""
+    return options.filtered and not sqlitedb.is_busy(getattr(error, "sqlite_errorcode", None))
+
+
+def _failed_before_first_byte(e, label, tracked):
+    log.error("%s: %s failed before its first byte: %s", PLUGIN, label, loggable(e))
+    tracked.end("failed", failure_message(e))
+    return HttpError(500, failure_message(e))
 
 
 async def _track(datasette, db, actor, progress_id, options):
@@ -172,7 +199,7 @@ async def _track(datasette, db, actor, progress_id, options):
     counted first), else (or when the registry has no room) ``progress.Untracked``."""
     if progress_id is None:
         return progress.Untracked()
-    total = await streaming.run_page(datasette, db, lambda conn: engine.count(conn, options))
+    total = await _count(datasette, db, options)
     entry = progress.registry(datasette).start(db.name, progress_id, actor, total)
     if entry is None:
         log.warning(
@@ -182,6 +209,16 @@ async def _track(datasette, db, actor, progress_id, options):
         )
         return progress.Untracked()
     return entry
+
+
+async def _count(datasette, db, options):
+    """The posts of the selection (400 when its filters fail as they run)."""
+    try:
+        return await streaming.run_page(datasette, db, lambda conn: engine.count(conn, options))
+    except sqlite3.OperationalError as e:
+        if not _filters_failed(e, options):
+            raise
+        raise HttpError(400, "the filters cannot run: %s" % e) from None
 
 
 async def _posts_chunks(datasette, db, export):
@@ -219,7 +256,7 @@ async def export_page(datasette: Datasette, request: Request) -> Response:
             error, status = e.message, e.status
     body = await datasette.render_template(
         "bsky_export.html",
-        await _page_context(datasette, request, asked.db, asked.config, asked.values, error),
+        await _page_context(datasette, request, asked, error),
         request=request,
     )
     return Response.html(
@@ -227,7 +264,8 @@ async def export_page(datasette: Datasette, request: Request) -> Response:
     )
 
 
-async def _page_context(datasette, request, db, config, values, error):
+async def _page_context(datasette, request, asked, error):
+    db, config, values = asked.db, asked.config, asked.values
     restricted = bool(config.get("restrict_to_actor"))
     own = access.actor_id(request.actor)
     not_a_did = access.not_a_did(config, request.actor)
@@ -271,6 +309,9 @@ async def _page_context(datasette, request, db, config, values, error):
         else "You do not have permission to view the media table, so media cannot be included.",
         "error": error,
         "no_posts": NO_POSTS,
+        "selection_pairs": asked.selection.pairs,
+        "selection_words": asked.selection.words,
+        "count_url": base + "/count.json",
     }
 
 
@@ -281,7 +322,7 @@ async def _download_url(datasette, request, asked):
     if include_media:
         await access.check_view(datasette, request.actor, db.name, "media", params.NO_MEDIA)
     is_zip = include_media or values["package"] == "zip"
-    options = _options(request, asked, values["format"])
+    options = await _options(datasette, request, asked, values["format"])
     query = [
         (key, value)
         for key, value in (
@@ -293,7 +334,7 @@ async def _download_url(datasette, request, asked):
             ("progress", values["progress"]),
         )
         if value
-    ]
+    ] + list(asked.selection.pairs)
     name = "export.zip" if is_zip else "posts." + options.format
     url = page_url(datasette, db.name) + "/" + name
     return url + ("?" + urllib.parse.urlencode(query) if query else "")
@@ -305,7 +346,7 @@ async def media_count(datasette: Datasette, request: Request) -> Response:
     a download slot while it counts (429 beyond the limits)."""
     try:
         asked = await _prologue(datasette, request, _COUNT_PARAMS, "Use GET to count media")
-        options = _options(request, asked, "json")
+        options = await _options(datasette, request, asked, "json")
         root = await params.allowed_media_root(datasette, request, asked.db, asked.config)
         slot = streaming.DownloadSlots.of(datasette).take(access.download_owner(request))
     except HttpError as e:
@@ -323,6 +364,42 @@ async def media_count(datasette: Datasette, request: Request) -> Response:
     return Response.json(
         {"found": counter.found, "total": counter.total, "message": counter.message()},
         headers={"cache-control": "no-store"},
+    )
+
+
+async def post_count(datasette: Datasette, request: Request) -> Response:
+    """``GET .../count.json`` with the page's form: how many posts the
+    selection holds, and the selection in words."""
+    try:
+        asked = await _prologue(datasette, request, _POST_COUNT_PARAMS, "Use GET to count posts")
+        options = await _options(datasette, request, asked, "json")
+        posts = await _count(datasette, asked.db, options)
+    except HttpError as e:
+        return await error_response(datasette, request, e)
+    words = await _words(datasette, request, asked, options)
+    return Response.json(
+        {
+            "posts": posts,
+            "selection": words,
+            "message": "%s post%s match%s"
+            % (format(posts, ","), "" if posts == 1 else "s", "es" if posts == 1 else ""),
+        },
+        headers={"cache-control": "no-store"},
+    )
+
+
+async def _words(datasette, request, asked, options):
+    """The selection in words, its account by handle where the actor may
+    view the profiles table."""
+    account = options.did
+    if account and await access.can_view_table(datasette, request.actor, asked.db.name, "profiles"):
+        found = await asked.db.execute_fn(lambda conn: accounts.handles(conn, [account]))
+        account = "@" + found[account] if account in found else account
+    return selection.sentence(
+        account,
+        options.start_date and str(options.start_date),
+        options.end_date and str(options.end_date),
+        asked.selection.words,
     )
 
 

@@ -33,10 +33,10 @@ def register_routes():
 
 
 @hookimpl
-def table_actions(datasette, actor, database, table):
+def table_actions(datasette, actor, database, table, request):
     from ..menus import action_links
 
-    return lambda: action_links(datasette, actor, database, table)
+    return lambda: action_links(datasette, actor, database, table, request)
 
 
 @hookimpl
@@ -50,7 +50,7 @@ def database_actions(datasette, actor, database):
 def top_table(datasette, request, database, table):  # Datasette 1.0a
     from ..menus import table_link
 
-    return lambda: table_link(datasette, request.actor, database, table)
+    return lambda: table_link(datasette, request.actor, database, table, request)
 
 
 @hookimpl
@@ -62,7 +62,7 @@ def extra_body_script(datasette, request, database, table, view_name):
     from ..menus import table_link_script
 
     actor = request.actor if request is not None else None
-    return lambda: table_link_script(datasette, actor, database, table)
+    return lambda: table_link_script(datasette, actor, database, table, request)
 
 
 @hookimpl

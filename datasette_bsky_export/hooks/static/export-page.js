@@ -171,16 +171,46 @@
     }).finally(function () { cancelButton.disabled = false; });
   });
 
-  // Media files go only into the ZIP: choosing them chooses the ZIP. Their count
-  // (a walk of the selection) is asked for once the ZIP is chosen.
-  function refreshMediaCount() {
-    if (!media || media.disabled || !mediaCount || !zip.checked) { return; }
+  // The selection: the account, the dates, and the table page's filters.
+  function selectionQuery() {
     var query = new URLSearchParams();
     ["did", "start_date", "end_date"].forEach(function (name) {
       var field = form.elements[name];
       if (field && field.value) { query.set(name, field.value); }
     });
-    var asked = query.toString();
+    form.querySelectorAll("input[data-selection]").forEach(function (field) {
+      query.append(field.name, field.value);
+    });
+    return query.toString();
+  }
+
+  // The selection in words and how many posts it holds, as the form changes.
+  var matching = $("bsky-export-matching");
+  function refreshPostCount() {
+    var asked = selectionQuery();
+    matching.setAttribute("data-query", asked);
+    fetch(form.getAttribute("data-count-url") + "?" + asked,
+          {credentials: "same-origin", cache: "no-store"})
+      .then(function (response) { return response.json(); })
+      .then(function (counted) {
+        if (matching.getAttribute("data-query") !== asked) { return; }
+        var words = counted.selection;
+        matching.textContent = counted.error ||
+          (words.charAt(0).toUpperCase() + words.slice(1) + ": " + counted.message + ".");
+      })
+      .catch(function () { matching.textContent = ""; });
+  }
+  ["bsky-export-did", "bsky-export-start", "bsky-export-end"].forEach(function (id) {
+    var field = $(id);
+    if (field) { field.addEventListener("change", refreshPostCount); }
+  });
+  refreshPostCount();
+
+  // Media files go only into the ZIP: choosing them chooses the ZIP. Their count
+  // (a walk of the selection) is asked for once the ZIP is chosen.
+  function refreshMediaCount() {
+    if (!media || media.disabled || !mediaCount || !zip.checked) { return; }
+    var asked = selectionQuery();
     mediaCount.setAttribute("data-query", asked);
     mediaCount.textContent = "Counting the media files…";
     fetch(form.getAttribute("data-media-url") + "?" + asked,
