@@ -216,13 +216,13 @@ def _column_words(column: str, lookup: str, value: str) -> str:
         return "replies" if value == "1" else "not replies"
     verb = _COUNTS.get(column)
     if verb and value.isdigit():
-        n = int(value)
+        n, times = format(int(value), ","), "time" if value == "1" else "times"
         phrase = {
-            "exact": "%s exactly %d time%s" % (verb, n, "" if n == 1 else "s"),
-            "gte": "%s %d+ times" % (verb, n),
-            "gt": "%s more than %d time%s" % (verb, n, "" if n == 1 else "s"),
-            "lte": "%s at most %d time%s" % (verb, n, "" if n == 1 else "s"),
-            "lt": "%s fewer than %d time%s" % (verb, n, "" if n == 1 else "s"),
+            "exact": "%s exactly %s %s" % (verb, n, times),
+            "gte": "%s %s+ times" % (verb, n),
+            "gt": "%s more than %s %s" % (verb, n, times),
+            "lte": "%s at most %s %s" % (verb, n, times),
+            "lt": "%s fewer than %s %s" % (verb, n, times),
         }.get(lookup)
         if phrase:
             return phrase

@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 _FILE_PARAMS = ("did", "start_date", "end_date", "progress")
 _ZIP_PARAMS = ("format", "did", "start_date", "end_date", "include_media", "progress")
 _COUNT_PARAMS = ("did", "start_date", "end_date")
-_POST_COUNT_PARAMS = ("did", "start_date", "end_date", "format", "package", "include_media")
 _PAGE_PARAMS = ("did", "format", "start_date", "end_date", "package", "include_media", "progress")
 _CONTENT_TYPES = {
     "json": "application/json; charset=utf-8",
@@ -371,7 +370,7 @@ async def post_count(datasette: Datasette, request: Request) -> Response:
     """``GET .../count.json`` with the page's form: how many posts the
     selection holds, and the selection in words."""
     try:
-        asked = await _prologue(datasette, request, _POST_COUNT_PARAMS, "Use GET to count posts")
+        asked = await _prologue(datasette, request, _COUNT_PARAMS, "Use GET to count posts")
         options = await _options(datasette, request, asked, "json")
         posts = await _count(datasette, asked.db, options)
     except HttpError as e:
