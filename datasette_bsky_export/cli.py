@@ -163,6 +163,8 @@ def bsky_export(
         options = engine.ExportOptions(fmt, did, start_date, end_date, batch_size)
     except engine.OptionError as e:
         raise click.UsageError(str(e), ctx) from None
+    if not (to_stdout or check):
+        _check_output(ctx, output, options.did)
     handlers = {interrupt: signal.getsignal(interrupt) for interrupt in workers.INTERRUPTS}
     signal.signal(signal.SIGTERM, _terminate)
     conn = open_archive(archive)
@@ -204,6 +206,13 @@ def _refuse_conflicts(ctx, to_stdout, include_media, check):
     for conflict, one, other in pairs:
         if conflict:
             raise click.UsageError("%s cannot be used with %s" % (one, other), ctx)
+
+
+def _check_output(ctx, output, did):
+    """A usage error (exit 2) for an --output under which no export can be made."""
+    problem = exportdir.output_problem(output, did)
+    if problem:
+        raise click.BadParameter(problem, ctx, param_hint="'--output'")
 
 
 def _export(conn, options, jobs, quiet, stdout, directory):

@@ -129,6 +129,44 @@ def test_bad_paths_name_the_path(tmp_path):
         assert_usage_error(run(*args), message)
 
 
+def test_output_where_no_export_can_be_made(archive, tmp_path):
+    """An --output under a file, or whose folder for the export is a file, is
+    a bad path (exit 2) found before anything is written."""
+    db = archive("realistic.db")
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "all").write_text("")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    under_file = tmp_path / "afile" / "exports"
+    assert_usage_error(
+        run(db, "--output", under_file),
+        "Invalid value for '--output': cannot create the export under %s: %s is not a "
+        "directory" % (under_file, tmp_path / "afile"),
+    )
+    assert_usage_error(
+        run(db, "--output", tmp_path / "out"),
+        "Invalid value for '--output': cannot create the export under %s: %s is not a "
+        "directory" % (tmp_path / "out", tmp_path / "out" / "all"),
+    )
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert run(db, "--did", DID0, "--output", tmp_path / "out").exit_code == 0  # out/<did> is free
+
+
+def test_output_in_a_folder_this_user_may_not_write(archive, tmp_path, monkeypatch):
+    """(The tests run as root, who may write anywhere: os.access answers as
+    it would for another user.)"""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: path != str(locked) and access(path, mode))
+    assert_usage_error(
+        run(archive("realistic.db"), "--output", locked / "exports"),
+        "Invalid value for '--output': cannot create the export under %s: %s is not "
+        "writable" % (locked / "exports", locked),
+    )
+    assert os.listdir(locked) == []
+
+
 def test_help_version_and_format_choice():
     short = run("-h")
     assert short.exit_code == 0 and short.stdout == run("--help").stdout
