@@ -167,8 +167,9 @@ def bsky_export(
         _check_output(ctx, output, options.did)
     handlers = {interrupt: signal.getsignal(interrupt) for interrupt in workers.INTERRUPTS}
     signal.signal(signal.SIGTERM, _terminate)
-    conn = open_archive(archive)
+    conn = None
     try:
+        conn = open_archive(archive)
         if check:
             code = _check(conn, options, (jobs, range_posts), quiet)
         else:
@@ -184,7 +185,8 @@ def bsky_export(
         click.echo("\nError: interrupted; nothing was left behind", err=True)
         code = 130
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
         for interrupt, handler in handlers.items():
             signal.signal(interrupt, handler)
     ctx.exit(code)
@@ -306,6 +308,8 @@ def _check(conn, options, jobs, quiet):
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as e:
+        raise click.ClickException("writing to stdout failed: %s" % _reason(e)) from None
     except sqlite3.OperationalError as e:
         raise click.ClickException("reading the archive failed: %s" % e) from None
     except parallel.WorkerError as e:
