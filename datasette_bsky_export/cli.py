@@ -6,7 +6,7 @@ from exportdir. Every error the user can cause is a click exception: bad
 options or archives exit 2 with click's usage message, a failed export 1
 with one line; Ctrl-C or SIGTERM exits 130, having removed everything the
 export wrote (once the export directory is in place, they are ignored: the
-summary then says where it is).
+summary then says where it is). ``EXIT_STATUSES`` lists them all.
 """
 
 import errno
@@ -24,6 +24,26 @@ from .messages import NO_POSTS
 from .version import __version__
 
 BUSY_TIMEOUT = sqlitedb.BUSY_TIMEOUT
+
+# Every exit status of the command, with when (Markdown: README's list is made
+# of these, tests/test_statuses.py checks them against the code).
+EXIT_STATUSES = {
+    0: "The export is written; `--check` finds no post it would reject; `--help`, `--version`.",
+    1: "The export fails, with one line `Error: …` naming the post, the path or the reason, "
+    "and no partial export left behind: a rejected row, a full disk, the archive locked by "
+    "another process for more than %g seconds, a worker process that died. `--check` finds "
+    "posts it would reject. Silently: the reader of `--stdout` goes away (`| head`). (An "
+    "error nobody foresaw, a bug, exits 1 too, with Python's traceback.)" % BUSY_TIMEOUT,
+    2: "A bad option, archive or path, every one alike, with click's usage message and one "
+    "line `Error: …` naming it: an unknown `--format`, a date that is not a real day, an end "
+    "date before the start date, options that do not go together (`--stdout` with "
+    "`--output`), an ARCHIVE that is missing, unreadable or not a bskyarchive archive, an "
+    "`--output` under a file or in a folder this user may not write to, a `--media-root` "
+    "that is not a folder.",
+    130: "Interrupted (Ctrl-C, SIGTERM) before the export is in place, having removed all it "
+    'wrote ("interrupted; nothing was left behind"). Once the export is in place, interrupts '
+    "are ignored until the summary naming it is printed.",
+}
 
 
 def open_archive(path):
