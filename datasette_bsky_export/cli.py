@@ -6,7 +6,7 @@ from exportdir. Every error the user can cause is a click exception: bad
 options or archives exit 2 with click's usage message, a failed export 1
 with one line; Ctrl-C or SIGTERM exits 130, having removed everything the
 export wrote (once the export directory is in place, they are ignored: the
-summary then says where it is).
+summary then says where it is). ``EXIT_STATUSES`` lists them all.
 """
 
 import errno
@@ -36,6 +36,29 @@ from .messages import NO_POSTS
 from .version import __version__
 
 BUSY_TIMEOUT = sqlitedb.BUSY_TIMEOUT
+
+# Every exit status of the command, with when (Markdown: README's list is made
+# of these, tests/test_statuses.py checks them against the code).
+EXIT_STATUSES = {
+    0: "The export is written; `--check` finds no post it would reject; `--help`, `--version`.",
+    1: "The export fails, with one line `Error: …` naming the post, the path or the reason, "
+    "and no partial export left behind: a rejected row, a full disk, the archive locked by "
+    "another process for more than %g seconds, a worker process that died. `--check` finds "
+    "posts it would reject. Silently: the reader of `--stdout` goes away (`| head`). (An "
+    "error nobody foresaw, a bug, exits 1 too, with Python's traceback.)" % BUSY_TIMEOUT,
+    2: "A bad option, archive or path, every one alike, with click's usage message and one "
+    "line `Error: …` naming it: an unknown `--format`, a date that is not a real day, an end "
+    "date before the start date, options that do not go together (`--stdout` with "
+    "`--output`), an ARCHIVE that is missing, unreadable or not a bskyarchive archive, an "
+    "`--output` under a file or in a folder this user may not write to, a `--media-root` "
+    "that is not a folder, a `--filter` on a column `posts` lacks or with an operation "
+    "Datasette lacks, a `--search` in an archive without `posts_fts`, a `--where` that is not "
+    "one expression, filters SQLite cannot run (an unknown column in `--where`, a full-text "
+    "query it cannot parse).",
+    130: "Interrupted (Ctrl-C, SIGTERM) before the export is in place, having removed all it "
+    'wrote ("interrupted; nothing was left behind"). Once the export is in place, interrupts '
+    "are ignored until the summary naming it is printed.",
+}
 
 
 def open_archive(path):
@@ -190,18 +213,18 @@ def bsky_export(
     --stdout streams the posts file alone.
     """
     _refuse_conflicts(ctx, to_stdout, include_media, check)
-    conn = open_archive(archive)
     try:
-        chosen = _selection(ctx, archive, filters, search, wheres)
-        options = engine.ExportOptions(fmt, did, start_date, end_date, batch_size, chosen)
-        if options.filtered:
-            engine.check_filters(conn, options)
+        options = engine.ExportOptions(fmt, did, start_date, end_date, batch_size)
     except engine.OptionError as e:
-        conn.close()
         raise click.UsageError(str(e), ctx) from None
+    if not (to_stdout or check):
+        _check_output(ctx, output, options.did)
     handlers = {interrupt: signal.getsignal(interrupt) for interrupt in workers.INTERRUPTS}
     signal.signal(signal.SIGTERM, _terminate)
+    conn = None
     try:
+        conn = open_archive(archive)
+        options = _selected(ctx, conn, archive, options, (filters, search, wheres))
         if check:
             code = _check(conn, options, (jobs, range_posts), quiet)
         else:
@@ -217,15 +240,30 @@ def bsky_export(
         click.echo("\nError: interrupted; nothing was left behind", err=True)
         code = 130
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
         for interrupt, handler in handlers.items():
             signal.signal(interrupt, handler)
     ctx.exit(code)
 
 
+def _selected(ctx, conn, archive, options, selection_options):
+    """``options`` narrowed by --filter, --search and --where, read by
+    Datasette's own machinery (``selection``); a usage error unless SQLite
+    can run them."""
+    chosen = _selection(ctx, archive, *selection_options)
+    if not chosen.where:
+        return options
+    try:
+        options = options.narrowed(chosen)
+        engine.check_filters(conn, options)
+    except engine.OptionError as e:
+        raise click.UsageError(str(e), ctx) from None
+    return options
+
+
 def _selection(ctx, archive, filters, search, wheres):
-    """The --filter, --search and --where options as the engine's filters,
-    read by Datasette's own machinery (``selection``)."""
+    """The --filter, --search and --where options as the engine's filters."""
     given = []
     for text in filters:
         key, equals, value = text.partition("=")
@@ -262,6 +300,13 @@ def _refuse_conflicts(ctx, to_stdout, include_media, check):
     for conflict, one, other in pairs:
         if conflict:
             raise click.UsageError("%s cannot be used with %s" % (one, other), ctx)
+
+
+def _check_output(ctx, output, did):
+    """A usage error (exit 2) for an --output under which no export can be made."""
+    problem = exportdir.output_problem(output, did)
+    if problem:
+        raise click.BadParameter(problem, ctx, param_hint="'--output'")
 
 
 def _export(conn, options, jobs, quiet, stdout, directory):
@@ -357,6 +402,8 @@ def _check(conn, options, jobs, quiet):
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as e:
+        raise click.ClickException("writing to stdout failed: %s" % _reason(e)) from None
     except sqlite3.OperationalError as e:
         raise click.ClickException("reading the archive failed: %s" % e) from None
     except parallel.WorkerError as e:

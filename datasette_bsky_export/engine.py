@@ -5,6 +5,7 @@ query on whatever connection it is given and returns the next chunk, so
 adapters can run each page on any thread or connection.
 """
 
+import copy
 import datetime
 import itertools
 import re
@@ -73,10 +74,13 @@ class ExportOptions:
                 "end date %s is before start date %s" % (self.end_date, self.start_date)
             )
         self.page_size = page_size
-        try:
-            self.filters = filters.check()
-        except FilterError as e:
-            raise OptionError(str(e)) from None
+        self.filters = _checked(filters)
+
+    def narrowed(self, filters: Filters) -> "ExportOptions":
+        """These options with ``filters`` instead (OptionError)."""
+        narrowed = copy.copy(self)
+        narrowed.filters = _checked(filters)
+        return narrowed
 
     @property
     def filtered(self) -> bool:
@@ -110,6 +114,13 @@ class ExportOptions:
             until=until,
             filters=self.filters,
         )
+
+
+def _checked(filters: Filters) -> Filters:
+    try:
+        return filters.check()
+    except FilterError as e:
+        raise OptionError(str(e)) from None
 
 
 def check_posts_table(conn: sqlite3.Connection) -> None:

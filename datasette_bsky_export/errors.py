@@ -13,7 +13,7 @@ and it has none for 405 or 429.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from datasette import Response
 
@@ -24,14 +24,86 @@ if TYPE_CHECKING:
     from datasette.app import Datasette
     from datasette.utils.asgi import Request
 
-_TITLES = {
-    400: "Bad request",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    429: "Too many downloads",
-    500: "Export failed",
-    505: "HTTP/1.1 needed",
+
+class Status(NamedTuple):
+    """An HTTP status the plugin answers: the heading of its error page, and
+    when it is answered (Markdown: README's list of statuses is made of
+    these, ``tests/test_statuses.py`` checks them against the code)."""
+
+    title: str
+    when: str
+
+
+STATUSES = {
+    200: Status(
+        "OK",
+        "A download streams: `posts.json`, `posts.csv`, `export.zip` (`HEAD` sends their "
+        "headers and runs no export). The export page, `media.json`'s and `count.json`'s "
+        "counts, a progress entry "
+        "(`GET …/progress/<id>.json`, `POST …/cancel`). A download that fails after its first "
+        "byte keeps its 200 but ends without its final chunk: clients report it failed.",
+    ),
+    302: Status(
+        "Found",
+        "A database name spelled with `%` escapes (`my%20posts`), on every route: to the same "
+        "URL as Datasette spells it (`my~20posts`). The export page's form, submitted without "
+        "error: to the download it asks for.",
+    ),
+    400: Status(
+        "Bad request",
+        "A query parameter no export can take, before any export runs: a date that is not "
+        "`YYYY-MM-DD` or not a real day, an end date before the start date, an unknown "
+        "`format`, an unknown parameter (names starting with `_` are left to Datasette and "
+        "other plugins), a parameter given twice, a `did` over 2,048 characters or with "
+        "control characters, an `include_media` other than `1`/`0` (`true`/`false`, "
+        "`on`/`off`, `yes`/`no`), `include_media=1` in an archive without a `media` table, a "
+        "`progress` id that is not 16–64 characters of `A-Za-z0-9_-`. A filter on a column "
+        "the `posts` table lacks or with an operation Datasette lacks, `_search` where "
+        "Datasette has no full-text table for `posts`, a `_where` that is not one expression, "
+        "filters SQLite cannot run (an unknown column in `_where`, a full-text query it "
+        "cannot parse). The export page shows its form again, saying what is wrong.",
+    ),
+    403: Status(
+        "Forbidden",
+        "Datasette's permissions do not let the actor view the `posts` table (every route), "
+        "or the `media` table (`include_media=1`, `media.json`). With `restrict_to_actor`: "
+        "nobody signed in, a `did` other than the actor's own, an actor id that is not a DID "
+        "(the export page is still shown, saying why). The database file "
+        "(`/<database>.db`) of an archive with a `sessions` table, unless "
+        "`expose_session_tokens`. `_where` from an actor Datasette does not let execute SQL "
+        "on the database. (Datasette itself refuses a `POST …/cancel` without its "
+        "CSRF token with a 403.)",
+    ),
+    404: Status(
+        "Not found",
+        "An unknown database, or one without a `posts` table (or without one of its columns), "
+        "on every route. A progress id that is unknown, another actor's, of a download that "
+        "was not tracked, or freed 5 minutes after its download ended.",
+    ),
+    405: Status(
+        "Method not allowed",
+        "A method other than `GET` or `HEAD` (the downloads, the export page, `media.json`, a "
+        "progress entry) or other than `POST` (`…/cancel`); `Allow` names the right ones.",
+    ),
+    429: Status(
+        "Too many downloads",
+        "A download or `media.json` beyond the download limits (`max_downloads` in all, "
+        "`max_downloads_per_actor` per actor or, for anonymous requests, per client address), "
+        "with `Retry-After: 30`.",
+    ),
+    500: Status(
+        "Export failed",
+        "A download whose first page fails, before its first byte: a row the legacy app "
+        "would have rejected (the message names the post's uri and the column, as the CLI's "
+        "does) or a database error; the archive is at fault, not the request. A download "
+        "with media or `media.json` when `media_root` was removed after Datasette started.",
+    ),
+    505: Status(
+        "HTTP/1.1 needed",
+        "A download (`GET` or `HEAD`) asked over HTTP/1.0, whose end cannot tell a complete "
+        "export from a cut-off one, unless `allow_http10` (see [Deploying](#deploying)); the "
+        "other routes answer HTTP/1.0 too.",
+    ),
 }
 
 
@@ -90,7 +162,7 @@ async def error_response(datasette: Datasette, request: Request, error: HttpErro
         )
     body = await datasette.render_template(
         "bsky_export_error.html",
-        {"error": error.message, "status": error.status, "title": _TITLES.get(error.status)},
+        {"error": error.message, "status": error.status, "title": STATUSES[error.status].title},
         request=request,
     )
     return Response.html(body, status=error.status, headers=headers)

@@ -41,6 +41,25 @@ def folder_name(text: str) -> str:
     return name
 
 
+def _parent(output, did):
+    """The folder under ``output`` that holds the exports of ``did``."""
+    return os.path.join(output, folder_name(did or "all"))
+
+
+def output_problem(output: str, did: str | None) -> str | None:
+    """Why no export of ``did`` can be made under ``output``, or None: the
+    nearest path of its folder that exists is not a directory (a file, a
+    broken symlink), or not one this user may write in."""
+    path = _parent(output, did)
+    while not os.path.lexists(path):
+        path = os.path.dirname(path) or "."
+    if not os.path.isdir(path):
+        return "cannot create the export under %s: %s is not a directory" % (output, path)
+    if not os.access(path, os.W_OK | os.X_OK):
+        return "cannot create the export under %s: %s is not writable" % (output, path)
+    return None
+
+
 @dataclasses.dataclass
 class Result:
     """What an export wrote: its directory (None for a stream), posts, media
@@ -195,7 +214,7 @@ def write(
     """
     started = time.monotonic()
     now = now or datetime.datetime.now()
-    parent = os.path.join(output, folder_name(options.did or "all"))
+    parent = _parent(output, options.did)
     stamp = now.strftime("%Y-%m-%d_%H-%M-%S")
     unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPTS)
     created, partial, lock = [], None, None

@@ -129,6 +129,44 @@ def test_bad_paths_name_the_path(tmp_path):
         assert_usage_error(run(*args), message)
 
 
+def test_output_where_no_export_can_be_made(archive, tmp_path):
+    """An --output under a file, or whose folder for the export is a file, is
+    a bad path (exit 2) found before anything is written."""
+    db = archive("realistic.db")
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "all").write_text("")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    under_file = tmp_path / "afile" / "exports"
+    assert_usage_error(
+        run(db, "--output", under_file),
+        "Invalid value for '--output': cannot create the export under %s: %s is not a "
+        "directory" % (under_file, tmp_path / "afile"),
+    )
+    assert_usage_error(
+        run(db, "--output", tmp_path / "out"),
+        "Invalid value for '--output': cannot create the export under %s: %s is not a "
+        "directory" % (tmp_path / "out", tmp_path / "out" / "all"),
+    )
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert run(db, "--did", DID0, "--output", tmp_path / "out").exit_code == 0  # out/<did> is free
+
+
+def test_output_in_a_folder_this_user_may_not_write(archive, tmp_path, monkeypatch):
+    """(The tests run as root, who may write anywhere: os.access answers as
+    it would for another user.)"""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: path != str(locked) and access(path, mode))
+    assert_usage_error(
+        run(archive("realistic.db"), "--output", locked / "exports"),
+        "Invalid value for '--output': cannot create the export under %s: %s is not "
+        "writable" % (locked / "exports", locked),
+    )
+    assert os.listdir(locked) == []
+
+
 def test_help_version_and_format_choice():
     short = run("-h")
     assert short.exit_code == 0 and short.stdout == run("--help").stdout
@@ -436,6 +474,19 @@ def test_full_disk_on_stdout(archive, jobs):
     )
 
 
+def test_check_to_a_full_disk(archive):
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run(
+            DATASETTE + ["bsky-export", str(archive("rejects.db")), "--check"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 1
+    assert proc.stderr == "Error: writing to stdout failed: the disk is full\n"
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 130)])
 def test_interrupted_export_leaves_nothing(archive, tmp_path, sig, code):
     output = tmp_path / "out"
@@ -459,6 +510,47 @@ def test_interrupted_export_leaves_nothing(archive, tmp_path, sig, code):
     assert proc.returncode == code
     assert "interrupted" in err
     assert not output.exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_while_waiting_for_a_locked_archive(archive, tmp_path, sig):
+    """Ctrl-C or SIGTERM while another process's lock keeps the archive from
+    opening: 130 like any interrupt (not click's "Aborted!", 1)."""
+    import sqlite3
+
+    db = archive("realistic.db")
+    holder = sqlite3.connect(str(db))
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        proc = subprocess.Popen(
+            DATASETTE + ["bsky-export", str(db), "--output", str(tmp_path / "out")],
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=interruptible,
+        )
+        wait_for_open(proc.pid, db)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert proc.returncode == 130
+    assert err == "\nError: interrupted; nothing was left behind\n"
+    assert not (tmp_path / "out").exists()
+
+
+def wait_for_open(pid, path):
+    """Until process ``pid`` has the file ``path`` open."""
+    deadline = time.monotonic() + 30
+    fds = "/proc/%d/fd" % pid
+    while time.monotonic() < deadline:
+        try:
+            if any(os.readlink(os.path.join(fds, fd)) == str(path) for fd in os.listdir(fds)):
+                return
+        except FileNotFoundError:  # a descriptor closed between listdir and readlink
+            pass
+        time.sleep(0.01)
+    raise AssertionError("the command never opened %s" % path)
 
 
 def wait_for_partial(parent):
