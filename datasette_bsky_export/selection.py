@@ -192,8 +192,7 @@ async def _hook_filters(datasette, request, database):
             if arguments:
                 found.append(arguments)
     except (DatasetteError, Base400) as e:
-        status = getattr(e, "status", 400)
-        raise HttpError(status if status in (400, 403) else 400, str(e)) from None
+        raise HttpError(403 if getattr(e, "status", 400) == 403 else 400, str(e)) from None
     return found
 
 

@@ -151,7 +151,15 @@ DATASETTE_ERRORS = {
 def statuses_in_source():
     found = set()
     for path, tree in modules():
+        caught = {  # Datasette's exceptions may be caught (and answered as HttpError)
+            id(name)
+            for handler in ast.walk(tree)
+            if isinstance(handler, ast.ExceptHandler) and handler.type is not None
+            for name in ast.walk(handler.type)
+        }
         for node in ast.walk(tree):
+            if id(node) in caught:
+                continue
             if isinstance(node, ast.Call):
                 found |= answered(path, node)
             elif isinstance(node, ast.Dict):  # an ASGI http.response.start
