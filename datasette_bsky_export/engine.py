@@ -134,14 +134,16 @@ def check_posts_table(conn: sqlite3.Connection) -> None:
 
 
 def check_filters(conn: sqlite3.Connection, options: ExportOptions) -> None:
-    """OptionError unless SQLite compiles the export's page query with its
-    filters (an unknown column or function, a syntax error in ``_where``).
+    """OptionError unless SQLite compiles the export's page and count
+    queries with its filters and their parameters (an unknown column or
+    function, a syntax error or a parameter no filter gives in ``_where``).
     A full-text query's own syntax is only checked when it runs."""
-    sql, params = options.pager().page_sql()
-    try:
-        conn.execute("EXPLAIN " + sql, params).fetchall()
-    except sqlite3.OperationalError as e:
-        raise OptionError("the filters cannot run: %s" % e) from None
+    pager = options.pager()
+    for sql, params in (pager.page_sql(), pager.count_sql()):
+        try:
+            conn.execute("EXPLAIN " + sql, params).fetchall()
+        except (sqlite3.OperationalError, sqlite3.ProgrammingError) as e:
+            raise OptionError("the filters cannot run: %s" % e) from None
 
 
 def count(conn: sqlite3.Connection, options: ExportOptions) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import pathlib
 import re
 import urllib.parse
@@ -110,8 +111,8 @@ async def read(
         return Selection()
     columns = await db.table_columns(TABLE)
     column_args = sorted((k, v) for k, v in given if not k.startswith("_") or "__" in k)
-    for key, _ in column_args:
-        _check_column_filter(key, columns)
+    for key, value in column_args:
+        _check_column_filter(key, value, columns)
     found = DatasetteFilters(column_args)
     where, params = found.build_where_clauses(TABLE)
     words = [_column_words(*selection) for selection in found.selections()]
@@ -162,7 +163,7 @@ async def _no_search(db):
     return "%s has no full-text index of its posts" % db.name
 
 
-def _check_column_filter(key: str, columns: Iterable[str]) -> None:
+def _check_column_filter(key: str, value: str, columns: Iterable[str]) -> None:
     column, _, lookup = key.rpartition("__") if "__" in key else (key, "", "exact")
     if column not in columns:
         raise HttpError(
@@ -176,6 +177,14 @@ def _check_column_filter(key: str, columns: Iterable[str]) -> None:
             "filter %s: no operation %s; use %s"
             % (short_repr(key), short_repr(lookup), ", ".join(sorted(_LOOKUPS))),
         )
+    if lookup in ("in", "notin") and value.startswith("["):  # Datasette reads it as JSON
+        try:
+            json.loads(value)
+        except ValueError as e:
+            raise HttpError(
+                400,
+                "filter %s: %s is not a JSON list: %s" % (short_repr(key), short_repr(value), e),
+            ) from None
 
 
 async def _hook_filters(datasette, request, database):

@@ -2,9 +2,9 @@
 its ASGI app directly (to see every message and to disconnect at will)."""
 
 import asyncio
-import inspect
 import urllib.parse
 
+import datasette.version
 from datasette.app import Datasette
 
 HTML = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
@@ -12,11 +12,13 @@ HTML = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
 def make_datasette(paths, config=None):
     """Datasette on copies of fixtures; ``config`` (permissions, plugin
-    settings) goes where this Datasette version reads it."""
+    settings) goes where this Datasette version reads it. By version, not by
+    ``Datasette.__init__``'s signature: 1.0a's pytest plugin wraps it in
+    ``(*args, **kwargs)``, which hid ``config`` and gave 1.0a metadata."""
     files = [str(p) for p in paths]
-    if "config" in inspect.signature(Datasette.__init__).parameters:
-        return Datasette(files, config=config)  # 1.0a: datasette.yaml
-    return Datasette(files, metadata=config)  # 0.65: metadata
+    if datasette.version.__version__.startswith("0."):
+        return Datasette(files, metadata=config)  # 0.65: metadata
+    return Datasette(files, config=config)  # 1.0a: datasette.yaml
 
 
 def plugin(**settings):
