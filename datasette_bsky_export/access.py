@@ -115,6 +115,7 @@ def scoped_did(config: dict[str, Any], actor: Actor, did: str | None) -> str | N
         raise HttpError(
             403,
             "You may export only your own posts (did %s), not those of %s" % (own, short_repr(did)),
+            field="did",
         )
     return own
 

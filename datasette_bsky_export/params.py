@@ -70,7 +70,7 @@ def options(fmt: str, did: str | None, values: dict[str, str]) -> engine.ExportO
             fmt, did, values.get("start_date"), values.get("end_date"), page_size=PAGE_SIZE
         )
     except engine.OptionError as e:
-        raise HttpError(400, str(e)) from None
+        raise HttpError(400, str(e), field=e.option) from None
 
 
 async def allowed_media_root(
