@@ -26,8 +26,14 @@ Actor = dict[str, Any] | None  # Datasette's actor, None for anonymous requests
 
 # The AT Protocol's DID syntax: did:<method>:<method-specific id>.
 _DID = re.compile(r"did:[a-z]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._-]\Z")
-# Sent by the export page and the progress endpoints: no other site may frame them.
+# Sent by the progress endpoints: no site may frame them.
 NOT_FRAMEABLE = {"x-frame-options": "DENY", "content-security-policy": "frame-ancestors 'none'"}
+# Sent by the export page: no other site may frame it. The page frames itself: its
+# form's target is a hidden frame, which shows the page's word on a mistake.
+SAME_ORIGIN_FRAMES = {
+    "x-frame-options": "SAMEORIGIN",
+    "content-security-policy": "frame-ancestors 'self'",
+}
 
 
 async def can_view_table(datasette: Datasette, actor: Actor, database: str, table: str) -> bool:
