@@ -26,8 +26,14 @@ Actor = dict[str, Any] | None  # Datasette's actor, None for anonymous requests
 
 # The AT Protocol's DID syntax: did:<method>:<method-specific id>.
 _DID = re.compile(r"did:[a-z]+:[A-Za-z0-9._:%-]*[A-Za-z0-9._-]\Z")
-# Sent by the export page and the progress endpoints: no other site may frame them.
+# Sent by the progress endpoints: no site may frame them.
 NOT_FRAMEABLE = {"x-frame-options": "DENY", "content-security-policy": "frame-ancestors 'none'"}
+# Sent by the export page: no other site may frame it. The page frames itself: its
+# form's target is a hidden frame, which shows the page's word on a mistake.
+SAME_ORIGIN_FRAMES = {
+    "x-frame-options": "SAMEORIGIN",
+    "content-security-policy": "frame-ancestors 'self'",
+}
 
 
 async def can_view_table(datasette: Datasette, actor: Actor, database: str, table: str) -> bool:
@@ -115,6 +121,7 @@ def scoped_did(config: dict[str, Any], actor: Actor, did: str | None) -> str | N
         raise HttpError(
             403,
             "You may export only your own posts (did %s), not those of %s" % (own, short_repr(did)),
+            field="did",
         )
     return own
 

@@ -21,6 +21,11 @@ def did_counts(
     return [{"did": d, "count": n, "handle": found.get(d)} for d, n in rows], total
 
 
+def has_posts(conn: sqlite3.Connection, did: str) -> bool:
+    """Whether the archive holds a post of ``did``."""
+    return conn.execute("SELECT 1 FROM posts WHERE did = ? LIMIT 1", [did]).fetchone() is not None
+
+
 def _counts(conn, did):
     if did is None:
         rows = conn.execute(

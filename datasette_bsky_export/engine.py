@@ -12,7 +12,7 @@ import re
 import sqlite3
 from typing import Any, Iterator, Sequence
 
-from . import fastcsv, fastjson, postrow
+from . import fastcsv, fastjson, messages, postrow
 from .exceptions import ExportError
 from .goscan import RowError, short_repr
 from .pager import DEFAULT_PAGE_SIZE, NO_FILTERS, FilterError, Filters, KeysetPager
@@ -28,19 +28,26 @@ GO_ZERO_DATE = datetime.date(1, 1, 1)  # the day of Go's zero time.Time
 
 
 class OptionError(ExportError, ValueError):
-    """Options that cannot make an export (bad format, date, table...)."""
+    """Options that cannot make an export (bad format, date, table...);
+    ``option`` names the one at fault (``start_date``), where one is."""
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 def parse_date(value: Any, name: str) -> datetime.date | None:
-    """A ``YYYY-MM-DD`` option as a date, or OptionError."""
+    """A ``YYYY-MM-DD`` option as a date, or OptionError (its option: ``name``
+    with ``_`` for spaces)."""
     if value is None or value == "":
         return None
+    option = name.replace(" ", "_")
     if not isinstance(value, str) or not _DATE.fullmatch(value):
-        raise OptionError("%s must be a date as YYYY-MM-DD, not %s" % (name, short_repr(value)))
+        raise OptionError(messages.NOT_A_DATE % (name, short_repr(value)), option)
     try:
         return datetime.date.fromisoformat(value)
     except ValueError:
-        raise OptionError("%s %s is not a real date" % (name, value)) from None
+        raise OptionError(messages.NOT_A_REAL_DATE % (name, value), option) from None
 
 
 class ExportOptions:
@@ -56,14 +63,15 @@ class ExportOptions:
         filters: Filters = NO_FILTERS,
     ) -> None:
         if fmt not in FORMATS:
-            raise OptionError("unknown format %s: use json or csv" % short_repr(fmt))
+            raise OptionError("unknown format %s: use json or csv" % short_repr(fmt), "format")
         if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise OptionError("page size must be a whole number from 1 to %d" % MAX_PAGE_SIZE)
         if did is not None and not isinstance(did, str):
-            raise OptionError("did must be text")
+            raise OptionError("did must be text", "did")
         if did and (len(did) > MAX_DID_LENGTH or _CONTROL.search(did)):
             raise OptionError(
-                "did must be at most %d characters, without control characters" % MAX_DID_LENGTH
+                "did must be at most %d characters, without control characters" % MAX_DID_LENGTH,
+                "did",
             )
         self.format = fmt
         self.did = did or None
@@ -71,7 +79,7 @@ class ExportOptions:
         self.end_date = parse_date(end_date, "end date")
         if self.start_date and self.end_date and self.end_date < self.start_date:
             raise OptionError(
-                "end date %s is before start date %s" % (self.end_date, self.start_date)
+                messages.END_BEFORE_START % (self.end_date, self.start_date), "end_date"
             )
         self.page_size = page_size
         self.filters = _checked(filters)

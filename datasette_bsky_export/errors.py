@@ -119,13 +119,22 @@ def loggable(error: BaseException) -> str:
 
 class HttpError(ExportError):
     """An error response before the first byte: status, a message for the
-    user and any extra headers (``Allow``, ``Retry-After``)."""
+    user, any extra headers (``Allow``, ``Retry-After``) and the query
+    parameter at fault, where one is (the export page shows the message
+    next to that field)."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        field: str | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.field = field
 
 
 class Redirect(HttpError):

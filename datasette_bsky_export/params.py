@@ -79,7 +79,7 @@ def options(
             filters=filters,
         )
     except engine.OptionError as e:
-        raise HttpError(400, str(e)) from None
+        raise HttpError(400, str(e), field=e.option) from None
 
 
 async def allowed_media_root(

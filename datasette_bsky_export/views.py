@@ -35,7 +35,7 @@ from . import (
     zipexport,
 )
 from .errors import HttpError, error_response, failure_message, loggable
-from .messages import NO_POSTS
+from .messages import END_BEFORE_START, NO_POSTS, NOT_A_DATE, NOT_A_REAL_DATE
 from .settings import PLUGIN, log
 
 if TYPE_CHECKING:
@@ -51,6 +51,8 @@ _CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "zip": "application/zip",
 }
+# The export page's own form fields: the rest of its query is its selection.
+_PAGE_FIELDS = ("did", "start_date", "end_date")  # each shows its own mistake beside it
 _ONLY_GET = {"allow": "GET, HEAD"}
 _DOWNLOAD_GET = "Use GET to download an export"
 
@@ -240,27 +242,51 @@ async def export_page(datasette: Datasette, request: Request) -> Response:
             request,
             None,
             "The export page only answers GET",
-            access.NOT_FRAMEABLE,
+            access.SAME_ORIGIN_FRAMES,
         )
     except HttpError as e:
         return await error_response(datasette, request, e)
     error = None
     status = 403 if access.not_a_did(asked.config, request.actor) else 200  # the page says why
-    if "format" in request.args and status == 200:  # the form was submitted: to the file
+    if status == 200:
+        submitted = "format" in request.args  # the form was submitted: to the file
         try:
-            return Response.redirect(await _download_url(datasette, request, asked))
+            target = await _download_url(datasette, request, asked) if submitted else None
+            error = await _did_error(request, asked)
+            if target and error is None:
+                return Response.redirect(target)
         except HttpError as e:
             if e.status not in (400, 403):
                 return await error_response(datasette, request, e)
-            error, status = e.message, e.status
+            error = e
+        if submitted and error is not None:
+            status = error.status
     body = await datasette.render_template(
         "bsky_export.html",
         await _page_context(datasette, request, asked, error),
         request=request,
     )
     return Response.html(
-        body, status=status, headers={"cache-control": "no-store", **access.NOT_FRAMEABLE}
+        body, status=status, headers={"cache-control": "no-store", **access.SAME_ORIGIN_FRAMES}
     )
+
+
+async def _did_error(request: Request, asked: Asked) -> HttpError | None:
+    """What the page says of its ``did``, beside the field: one the actor may
+    not export (403), or one without posts in the archive (400; a download
+    of it is a valid empty export, but on the page it is a mistake)."""
+    did = asked.values["did"]
+    if not did:
+        return None
+    try:
+        access.scoped_did(asked.config, request.actor, did)
+    except HttpError as e:
+        return e if e.field else None  # else the page's sign-in hint says why
+    if asked.config.get("restrict_to_actor"):
+        return None  # the actor's own: its posts, or the page's "no posts" warning
+    if await asked.db.execute_fn(lambda conn: accounts.has_posts(conn, did)):
+        return None
+    return HttpError(400, "No posts of %s in this archive" % engine.short_repr(did), field="did")
 
 
 async def _page_context(datasette, request, asked, error):
@@ -275,19 +301,28 @@ async def _page_context(datasette, request, asked, error):
         dids, total = await db.execute_fn(
             lambda conn: accounts.did_counts(conn, own if restricted else None, handles)
         )
+    listed = dids[: accounts.MAX_DIDS]
+    chosen = values["did"] or (own if any(d["did"] == own for d in dids) else "")
+    unlisted = None
+    if chosen and not any(d["did"] == chosen for d in listed):
+        unlisted = await _unlisted(db, chosen, restricted, handles)
+    shown = listed + ([unlisted] if unlisted else [])
     has_media = await db.table_exists("media")
     media_allowed = has_media and await access.can_view_table(
         datasette, request.actor, db.name, "media"
     )
+    field = error.field if error is not None and error.field in _PAGE_FIELDS else None
     base = page_url(datasette, db.name)
-    chosen = values["did"] or (own if any(d["did"] == own for d in dids) else "")
     return {
         "database": db.name,
         "page_url": base,
         "json_url": base + "/posts.json",
         "csv_url": base + "/posts.csv",
         "zip_url": base + "/export.zip",
-        "dids": dids[: accounts.MAX_DIDS],
+        "posts_url": datasette.urls.table(db.name, "posts"),
+        "posts_table_url": posts_table_url(datasette, db.name, selection.carried(request.args)),
+        "dids": listed,
+        "unlisted": unlisted,
         "more_dids": len(dids) > accounts.MAX_DIDS,
         "total": total,
         "restricted": restricted,
@@ -300,18 +335,33 @@ async def _page_context(datasette, request, asked, error):
         "package": values["package"] or "file",
         "include_media": values["include_media"] in params.TRUE,
         "show_handles": handles,
-        "chosen_count": next((d["count"] for d in dids if d["did"] == chosen), None),
+        "chosen_count": next((d["count"] for d in shown if d["did"] == chosen), None),
         "has_media": has_media,
         "media_allowed": media_allowed,
         "media_reason": None
         if media_allowed or not has_media
         else "You do not have permission to view the media table, so media cannot be included.",
-        "error": error,
+        "error": error.message if error is not None and field is None else None,
+        "field_errors": {field: error.message} if error is not None and field else {},
         "no_posts": NO_POSTS,
         "selection_pairs": asked.selection.pairs,
         "selection_words": asked.selection.words,
         "count_url": base + "/count.json",
+        "date_messages": {
+            "not_a_date": NOT_A_DATE,
+            "not_a_real_date": NOT_A_REAL_DATE,
+            "end_before_start": END_BEFORE_START,
+        },
     }
+
+
+async def _unlisted(db: Any, did: str, restricted: bool, handles: bool) -> dict[str, Any]:
+    """The page's ``did`` when the accounts listed lack it: its count and
+    handle, or (another's DID, with ``restrict_to_actor``) neither."""
+    if restricted:
+        return {"did": did, "count": None, "handle": None}
+    found, _ = await db.execute_fn(lambda conn: accounts.did_counts(conn, did, handles))
+    return found[0]
 
 
 async def _download_url(datasette, request, asked):
@@ -404,3 +454,11 @@ async def _words(datasette, request, asked, options):
 
 def page_url(datasette: Datasette, database: str) -> str:
     return datasette.urls.database(database) + "/-/bsky-export"
+
+
+def posts_table_url(datasette: Datasette, database: str, selection: list[tuple[str, str]]) -> str:
+    """The posts table of ``database`` showing ``selection``: query pairs
+    as Datasette's table page reads them (``did``, ``<column>__<op>``,
+    ``_search``, ``_where``...)."""
+    url = datasette.urls.table(database, "posts")
+    return url + "?" + urllib.parse.urlencode(selection) if selection else url

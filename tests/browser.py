@@ -264,16 +264,32 @@ def overflow(driver):
     )
 
 
-def screenshot(driver, name):
-    """Saves the page as ``<BSKY_SCREENSHOTS>/<name>.png`` when that is set."""
+def outside_viewport(driver, element_id):
+    """How the element sticks out of the viewport: [] if it is wholly in
+    view, else its bounding rect and the viewport's size."""
+    return driver.execute_script(
+        "const r = document.getElementById(arguments[0]).getBoundingClientRect();"
+        "const w = document.documentElement.clientWidth, h = window.innerHeight;"
+        "const inside = r.width > 0 && r.height > 0 && r.top >= 0 && r.left >= 0"
+        "  && r.bottom <= h && r.right <= w;"
+        "return inside ? [] : [r.top, r.right, r.bottom, r.left, w, h];",
+        element_id,
+    )
+
+
+def screenshot(driver, name, full_page=True):
+    """Saves the page (or only the viewport, as the user sees it) as
+    ``<BSKY_SCREENSHOTS>/<name>-<Datasette version>-<width>.png`` when that
+    is set."""
     folder = os.environ.get("BSKY_SCREENSHOTS")
     if folder:
         import datasette.version
 
         os.makedirs(folder, exist_ok=True)
-        height = driver.execute_script("return document.documentElement.scrollHeight")
         width = driver.execute_script("return document.documentElement.clientWidth")
-        set_width(driver, width, min(max(600, height), 1200))
+        if full_page:
+            height = driver.execute_script("return document.documentElement.scrollHeight")
+            set_width(driver, width, min(max(600, height), 1200))
         driver.save_screenshot(
             os.path.join(folder, "%s-%s-%d.png" % (name, datasette.version.__version__, width))
         )

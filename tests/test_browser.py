@@ -22,6 +22,7 @@ from browser import (
     IN_PROGRESS,
     axe_violations,
     download_items,
+    outside_viewport,
     overflow,
     screenshot,
     set_width,
@@ -266,6 +267,28 @@ def test_cancel_mid_way_cuts_the_download_off(chromium, serve, big_archive):
     ((name, state, reason),) = items
     assert name == "posts.json" and state != COMPLETE, items
     assert not (chromium.downloads / "posts.json").exists()
+
+
+@pytest.mark.parametrize("width", [1280, 420])
+def test_a_running_download_keeps_cancel_in_view(chromium, serve, big_archive, width):
+    """The status and Cancel come into view when the download starts, on a
+    desktop's and a phone's screen."""
+    from selenium.webdriver.common.by import By
+
+    server = serve(big_archive)
+    throttle(chromium, 150_000)
+    set_width(chromium, width, 800)
+    chromium.get(server.url + "/big/-/bsky-export")
+    assert outside_viewport(chromium, "bsky-export-submit") == []
+    chromium.find_element(By.ID, "bsky-export-submit").click()
+    assert wait_for_state(chromium, ("running",)) == "running"
+    for element_id in ("bsky-export-status-title", "bsky-export-bar", "bsky-export-cancel"):
+        assert outside_viewport(chromium, element_id) == [], element_id
+    assert overflow(chromium) == [0, []]
+    screenshot(chromium, "running-in-view", full_page=False)
+    chromium.find_element(By.ID, "bsky-export-cancel").click()
+    assert wait_for_state(chromium) == "cancelled"
+    assert outside_viewport(chromium, "bsky-export-outcome") == []
 
 
 def test_download_goes_on_when_progress_is_unreachable(chromium, serve, tmp_path):

@@ -64,24 +64,26 @@ def test_empty_export_framing(connect):
 
 
 @pytest.mark.parametrize(
-    "kwargs,message",
+    "kwargs,message,option",
     [
-        ({"fmt": "xml"}, "unknown format"),
-        ({"start_date": "2024-02-30"}, "not a real date"),
-        ({"start_date": "0000-00-00"}, "not a real date"),
-        ({"end_date": "2024/01/01"}, "YYYY-MM-DD"),
-        ({"start_date": "2024-01-01'; DROP TABLE posts; --"}, "YYYY-MM-DD"),
-        ({"start_date": "2024-03-01", "end_date": "2024-01-01"}, "before start date"),
-        ({"did": "did:plc:a\nX-Injected: 1"}, "without control characters"),
-        ({"did": "did:plc:\x00"}, "without control characters"),
-        ({"did": "did:plc:" + "a" * 5000}, "at most 2048 characters"),
-        ({"page_size": 0}, "page size"),
-        ({"page_size": 10**9}, "page size"),
+        ({"fmt": "xml"}, "unknown format", "format"),
+        ({"start_date": "2024-02-30"}, "not a real date", "start_date"),
+        ({"start_date": "0000-00-00"}, "not a real date", "start_date"),
+        ({"end_date": "2024/01/01"}, "YYYY-MM-DD", "end_date"),
+        ({"start_date": "2024-01-01'; DROP TABLE posts; --"}, "YYYY-MM-DD", "start_date"),
+        ({"start_date": "2024-03-01", "end_date": "2024-01-01"}, "before start date", "end_date"),
+        ({"did": "did:plc:a\nX-Injected: 1"}, "without control characters", "did"),
+        ({"did": "did:plc:\x00"}, "without control characters", "did"),
+        ({"did": "did:plc:" + "a" * 5000}, "at most 2048 characters", "did"),
+        ({"page_size": 0}, "page size", None),
+        ({"page_size": 10**9}, "page size", None),
     ],
 )
-def test_bad_options(kwargs, message):
-    with pytest.raises(engine.OptionError, match=message):
+def test_bad_options(kwargs, message, option):
+    """Each mistake names its option, where one is (the export page shows it beside its field)."""
+    with pytest.raises(engine.OptionError, match=message) as raised:
         engine.ExportOptions(**kwargs)
+    assert raised.value.option == option
 
 
 def test_missing_posts_table(tmp_path):

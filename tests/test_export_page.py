@@ -1,7 +1,9 @@
 """The export page in headless Chromium on a real ``datasette serve``: its
 layout at a phone's and a desktop's width, axe-core on its content in every
-state, the way in from the posts table, and what it says to an actor who
-must sign in. The downloads it starts are tested in ``test_browser.py``.
+state, the way in from the posts table, what it says to an actor who must
+sign in, a mistake in the form shown beside its field before any request,
+and a download refused before its first byte. The downloads it starts are
+tested in ``test_browser.py``.
 """
 
 import shutil
@@ -9,8 +11,9 @@ import sqlite3
 
 import pytest
 
-from browser import axe_violations, overflow, screenshot, set_width
+from browser import axe_violations, outside_viewport, overflow, screenshot, set_width
 from helpers import DID2, FIXTURES
+from test_browser import text_of, wait_for_state
 
 WIDTHS = [420, 1280]
 
@@ -60,21 +63,159 @@ def test_idle_page_fits_and_is_accessible(chromium, serve, realistic, width):
     screenshot(chromium, "idle")
 
 
+def field_error(driver, field_id):
+    """The mistake shown beside a field: the field's aria-invalid, the id its
+    aria-describedby names, and that element's text if it is shown."""
+    return driver.execute_script(
+        "const field = document.getElementById(arguments[0]);"
+        "const note = document.getElementById(field.getAttribute('aria-describedby'));"
+        "return [field.getAttribute('aria-invalid'), note && note.id,"
+        "        note && !note.hidden ? note.textContent : null];",
+        field_id,
+    )
+
+
+def export_requests(server):
+    """The server log's lines of requests for a download."""
+    return [
+        line
+        for line in server.output().splitlines()
+        if "/-/bsky-export/posts." in line or "/-/bsky-export/export.zip" in line
+    ]
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 def test_error_state_fits_and_is_accessible(chromium, serve, realistic, width):
+    """The form sent without JavaScript's checks: the server's word on a
+    mistake is beside its field, in view."""
     server = serve(realistic)
-    set_width(chromium, width)
+    set_width(chromium, width, 800)
     chromium.get(
         server.url + "/realistic/-/bsky-export?format=json&start_date=2024-05-02"
         "&end_date=2024-05-01"
     )
-    from selenium.webdriver.common.by import By
-
-    error = chromium.find_element(By.ID, "bsky-export-error")
-    assert error.text == "end date 2024-05-01 is before start date 2024-05-02"
+    assert field_error(chromium, "bsky-export-end") == [
+        "true",
+        "bsky-export-end-error",
+        "end date 2024-05-01 is before start date 2024-05-02",
+    ]
+    assert outside_viewport(chromium, "bsky-export-end-error") == []
+    assert chromium.execute_script("return document.activeElement.id") == "bsky-export-end"
     assert overflow(chromium) == [0, []]
     assert axe_violations(chromium) == []
     screenshot(chromium, "error")
+
+
+def set_date(driver, field_id, value):
+    driver.execute_script(
+        "const field = document.getElementById(arguments[0]); field.value = arguments[1];"
+        "field.dispatchEvent(new Event('change', {bubbles: true}));",
+        field_id,
+        value,
+    )
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_form_mistakes_are_shown_before_any_request(chromium, serve, realistic, width):
+    from selenium.webdriver.common.by import By
+
+    server = serve(realistic)
+    set_width(chromium, width, 800)
+    chromium.get(server.url + "/realistic/-/bsky-export")
+    submit = chromium.find_element(By.ID, "bsky-export-submit")
+    set_date(chromium, "bsky-export-start", "2024-05-02")
+    set_date(chromium, "bsky-export-end", "2024-05-01")
+    submit.click()
+    reversed_dates = "end date 2024-05-01 is before start date 2024-05-02"
+    assert field_error(chromium, "bsky-export-end") == [
+        "true",
+        "bsky-export-end-error",
+        reversed_dates,
+    ]
+    assert field_error(chromium, "bsky-export-start") == [None, None, None]
+    assert chromium.execute_script("return document.activeElement.id") == "bsky-export-end"
+    assert outside_viewport(chromium, "bsky-export-end-error") == []
+    assert not chromium.find_element(By.ID, "bsky-export-status").is_displayed()
+    assert overflow(chromium) == [0, []]
+    assert axe_violations(chromium) == []
+    screenshot(chromium, "mistake", full_page=False)
+    set_date(chromium, "bsky-export-start", "")  # corrected: the mistake goes
+    assert field_error(chromium, "bsky-export-end") == [None, None, None]
+    start = chromium.find_element(By.ID, "bsky-export-start")
+    start.send_keys("02302024")  # no such day: the date field holds no value
+    assert start.get_attribute("value") == ""
+    submit.click()
+    assert field_error(chromium, "bsky-export-start")[2] == (
+        "start date is not a complete, real date: complete it or clear it"
+    )
+    chromium.get(server.url + "/realistic/-/bsky-export?did=did:plc:nobody")
+    nobody = "No posts of 'did:plc:nobody' in this archive"
+    assert field_error(chromium, "bsky-export-did") == ["true", "bsky-export-did-error", nobody]
+    did = chromium.find_element(By.ID, "bsky-export-did")
+    assert did.get_attribute("value") == "did:plc:nobody"
+    chromium.find_element(By.ID, "bsky-export-submit").click()
+    assert field_error(chromium, "bsky-export-did")[2] == nobody
+    assert outside_viewport(chromium, "bsky-export-did-error") == []
+    assert axe_violations(chromium) == []
+    screenshot(chromium, "unknown-did", full_page=False)
+    assert export_requests(server) == []
+
+
+def test_a_mistake_the_server_finds_is_shown_beside_its_field(chromium, serve, realistic):
+    """A DID the page's checks let through (too long): the form's target, the
+    page in a hidden frame, answers 400 with the mistake beside the field,
+    and the page shows it beside its own field."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = serve(realistic)
+    chromium.get(server.url + "/realistic/-/bsky-export")
+    chromium.execute_script(
+        "const did = document.getElementById('bsky-export-did');"
+        "did.options[1].value = 'did:plc:' + 'x'.repeat(3000); did.selectedIndex = 1;"
+    )
+    chromium.find_element(By.ID, "bsky-export-submit").click()
+    message = "did must be at most 2048 characters, without control characters"
+    WebDriverWait(chromium, 20).until(lambda d: field_error(d, "bsky-export-did")[2] == message)
+    assert field_error(chromium, "bsky-export-did")[:2] == ["true", "bsky-export-did-error"]
+    assert not chromium.find_element(By.ID, "bsky-export-status").is_displayed()
+    assert chromium.find_element(By.ID, "bsky-export-submit").is_enabled()
+    sent = [
+        line for line in server.output().splitlines() if "GET /realistic/-/bsky-export?" in line
+    ]
+    assert len(sent) == 1 and '" 400 ' in sent[0], sent
+    assert export_requests(server) == []
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_failure_before_the_first_byte_stops_the_bar(chromium, serve, tmp_path, width):
+    """The first row the legacy rejects: the download never starts; the page
+    says so, in view, with the post and column, and its bar stands still."""
+    from selenium.webdriver.common.by import By
+
+    path = tmp_path / "rejects.db"
+    shutil.copyfile(FIXTURES / "rejects.db", path)
+    server = serve(path)
+    set_width(chromium, width, 800)
+    chromium.get(server.url + "/rejects/-/bsky-export?did=did:plc:rej-text-null")
+    chromium.find_element(By.ID, "bsky-export-submit").click()
+    assert wait_for_state(chromium) == "failed"
+    assert text_of(chromium, "bsky-export-status-title") == "Export failed"
+    assert text_of(chromium, "bsky-export-outcome") == (
+        "The export failed: post at://did:plc:rej-text-null/app.bsky.feed.post/3kmefidp6w2j4: "
+        "column text: is NULL; the legacy format needs a string here"
+    )
+    assert chromium.execute_script(
+        "const bar = document.getElementById('bsky-export-bar');"
+        "return [bar.matches(':indeterminate'), bar.value, bar.max];"
+    ) == [False, 0, 1]
+    assert outside_viewport(chromium, "bsky-export-outcome") == []
+    assert outside_viewport(chromium, "bsky-export-status-title") == []
+    assert not chromium.find_element(By.ID, "bsky-export-cancel").is_displayed()
+    assert chromium.find_element(By.ID, "bsky-export-submit").is_enabled()
+    assert overflow(chromium) == [0, []]
+    assert axe_violations(chromium) == []
+    screenshot(chromium, "failed-first-byte", full_page=False)
 
 
 def test_posts_table_page_shows_the_way_in(chromium, serve, realistic):

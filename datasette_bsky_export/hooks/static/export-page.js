@@ -1,15 +1,18 @@
 /* The export page: the browser downloads natively (the form's target is a hidden
    iframe), while this script polls the download's progress entry, shows posts of
-   total, posts/s and time left, and can cancel it. Without JavaScript the form
-   still works: the page redirects to the download. */
+   total, posts/s and time left, and can cancel it. Before it sends the form it
+   checks the dates and the account, as the server would: a mistake is shown
+   beside its field and nothing is sent. Without JavaScript the form still works:
+   the page redirects to the download, or shows the server's word on a mistake
+   beside its field. */
 (function () {
   "use strict";
   var POLL_MS = 500;
   var GRACE_MS = 15000; // 404s while the download has not registered yet
   var TRIES = 3; // failures of another kind (no answer, 5xx) before giving up
   var form = document.getElementById("bsky-export-form");
-  if (!form || !window.fetch) {
-    return;
+  if (!form || !window.fetch || window.frameElement) {
+    return; // in the page's own hidden frame (a refused form): the page reads it
   }
   var $ = function (id) { return document.getElementById(id); };
   var status = $("bsky-export-status");
@@ -27,7 +30,11 @@
   var file = $("bsky-export-file");
   var mediaCount = $("bsky-export-media-count");
   var EMPTY = form.getAttribute("data-no-posts"); // messages.NO_POSTS, from the page
+  var FIELDS = {did: $("bsky-export-did"), start_date: $("bsky-export-start"),
+                end_date: $("bsky-export-end")};
+  var DATE = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/;
   var run = null;
+  form.noValidate = true; // the checks below say what is wrong, beside the field
 
   function fmt(n) { return Math.round(n).toLocaleString("en-US"); }
 
@@ -46,6 +53,74 @@
     return Math.floor(m / 60) + " h " + (m % 60) + " min";
   }
 
+  // A message of messages.py (from the page) with its %s filled in order.
+  function fill(template) {
+    var values = Array.prototype.slice.call(arguments, 1);
+    return template.replace(/%s/g, function () { return values.shift(); });
+  }
+
+  // What engine.parse_date says of a date field's value, or null. A date the
+  // browser's date field cannot read (02/30/2024, or half typed) has no value:
+  // it would be sent as no date at all.
+  function dateMistake(input, name) {
+    var value = input.value;
+    if (input.validity && input.validity.badInput) {
+      return name + " is not a complete, real date: complete it or clear it";
+    }
+    if (!value) { return null; }
+    if (!DATE.test(value)) { // a browser without date fields: text
+      var shown = "'" + value + "'";
+      if (shown.length > 60) { shown = shown.slice(0, 57) + "..."; }
+      return fill(form.getAttribute("data-not-a-date"), name, shown);
+    }
+    var day = new Date(value + "T00:00:00Z");
+    if (value < "0001" || isNaN(day) || day.toISOString().slice(0, 10) !== value) {
+      return fill(form.getAttribute("data-not-a-real-date"), name, value);
+    }
+    return null;
+  }
+
+  // The form's mistakes by field name: the dates, and an account the page
+  // flagged (data-error: one without posts in the archive, or not the actor's).
+  function mistakes() {
+    var found = {};
+    var did = FIELDS.did;
+    var option = did && did.options[did.selectedIndex];
+    if (option && option.getAttribute("data-error")) {
+      found.did = option.getAttribute("data-error");
+    }
+    found.start_date = dateMistake(FIELDS.start_date, "start date");
+    found.end_date = dateMistake(FIELDS.end_date, "end date");
+    var start = FIELDS.start_date.value;
+    var end = FIELDS.end_date.value;
+    if (!found.start_date && !found.end_date && start && end && end < start) {
+      found.end_date = fill(form.getAttribute("data-end-before-start"), end, start);
+    }
+    return found;
+  }
+
+  // Each field's mistake beside it (or none); the first field with one, or null.
+  function showMistakes(found) {
+    var first = null;
+    Object.keys(FIELDS).forEach(function (name) {
+      var field = FIELDS[name];
+      var note = field && $(field.id + "-error");
+      if (!note) { return; }
+      var text = found[name] || "";
+      note.textContent = text;
+      note.hidden = !text;
+      if (text) {
+        field.setAttribute("aria-invalid", "true");
+        field.setAttribute("aria-describedby", note.id);
+        first = first || field;
+      } else {
+        field.removeAttribute("aria-invalid");
+        field.removeAttribute("aria-describedby");
+      }
+    });
+    return first;
+  }
+
   function newId() {
     var bytes = new Uint8Array(18);
     window.crypto.getRandomValues(bytes);
@@ -53,6 +128,7 @@
   }
 
   function show(state, text, kind) {
+    var changed = status.getAttribute("data-state") !== state;
     status.setAttribute("data-state", state);
     title.textContent = {
       starting: "Starting the export", running: "Exporting", done: "Export complete",
@@ -64,9 +140,15 @@
     var finished = state !== "running" && state !== "starting";
     cancelButton.hidden = finished;
     submit.disabled = !finished;
+    if (finished && state !== "unavailable" && !bar.hasAttribute("value")) {
+      bar.value = 0; // failed before any progress: the bar stops
+    }
     if (finished && run) {
       clearTimeout(run.timer);
       run = null;
+    }
+    if (changed) { // started, running, or over: the status (and Cancel) in view
+      status.scrollIntoView({block: "nearest"});
     }
   }
 
@@ -138,7 +220,13 @@
       });
   }
 
-  form.addEventListener("submit", function () {
+  form.addEventListener("submit", function (event) {
+    var first = showMistakes(mistakes());
+    if (first) {
+      event.preventDefault();
+      first.focus();
+      return;
+    }
     var id = newId();
     idInput.value = id;
     idInput.disabled = false;
@@ -147,19 +235,43 @@
     run = {id: id, started: Date.now(), seen: false, first: null, timer: null, failures: 0};
     cancelForm.action = form.getAttribute("data-progress-url") + id + "/cancel";
     status.hidden = false;
+    status.removeAttribute("data-state");
     numbers.textContent = "";
     bar.removeAttribute("value"); // indeterminate until the first answer
     show("starting");
     run.timer = setTimeout(function (current) { poll(current); }, POLL_MS, run);
   });
 
-  // A page instead of a file in the frame: the download was refused before it started.
+  // A page instead of a file in the frame: the download was refused before it
+  // started. This page again (a mistake in the form the server found): each
+  // mistake beside its field here. Else the refusal's message.
   frame.addEventListener("load", function () {
     var doc = frame.contentDocument;
-    var message = doc && doc.querySelector(".message-error");
-    if (run && message) {
+    if (!run || !doc) { return; }
+    var found = {};
+    var any = false;
+    Object.keys(FIELDS).forEach(function (name) {
+      var note = FIELDS[name] && doc.getElementById(FIELDS[name].id + "-error");
+      if (note && !note.hidden) {
+        found[name] = note.textContent;
+        any = true;
+      }
+    });
+    var message = doc.querySelector(".message-error");
+    if (any) {
+      clearTimeout(run.timer);
+      run = null;
+      status.hidden = true;
+      submit.disabled = false;
+      showMistakes(found).focus();
+    } else if (message) {
       show("failed", message.textContent.trim(), "error");
     }
+  });
+
+  // A corrected field: its mistake goes (the others are checked again too).
+  form.addEventListener("change", function () {
+    if (form.querySelector("[aria-invalid=true]")) { showMistakes(mistakes()); }
   });
 
   cancelButton.addEventListener("click", function () {
@@ -195,8 +307,9 @@
       .then(function (counted) {
         if (matching.getAttribute("data-query") !== asked) { return; }
         var words = counted.selection;
-        matching.textContent = counted.error ||
-          (words.charAt(0).toUpperCase() + words.slice(1) + ": " + counted.message + ".");
+        // A mistake in the form is shown beside its field (showMistakes), not here.
+        matching.textContent = counted.error ? "" :
+          words.charAt(0).toUpperCase() + words.slice(1) + ": " + counted.message + ".";
       })
       .catch(function () { matching.textContent = ""; });
   }
