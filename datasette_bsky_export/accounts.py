@@ -1,5 +1,6 @@
 """The accounts of an archive, for the export page: each DID with its post
-count and, where the actor may read ``profiles``, its latest handle."""
+count and, where the actor may read ``profiles``, its latest handle (also
+the account in a download's file name)."""
 
 import sqlite3
 from typing import Any
@@ -19,6 +20,14 @@ def did_counts(
         rows, total = _counts(conn, did)
         found = _handles(conn, [d for d, _ in rows]) if handles else {}
     return [{"did": d, "count": n, "handle": found.get(d)} for d, n in rows], total
+
+
+def handle(conn: sqlite3.Connection, did: str) -> str | None:
+    """The latest handle of ``did`` in profiles, or None (no profiles table,
+    no row, a handle that is not text)."""
+    with sqlitedb.text_factory(conn, lambda b: b.decode("utf-8", "replace")):
+        found = _handles(conn, [did]).get(did)
+    return found if isinstance(found, str) else None
 
 
 def _counts(conn, did):

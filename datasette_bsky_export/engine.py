@@ -72,6 +72,7 @@ class ExportOptions:
                 "end date %s is before start date %s" % (self.end_date, self.start_date)
             )
         self.page_size = page_size
+        self.filtered = False
 
     @property
     def start_bound(self) -> str | None:

@@ -24,6 +24,7 @@ from . import (
     access,
     accounts,
     engine,
+    filenames,
     goscan,
     mediacount,
     params,
@@ -106,7 +107,8 @@ async def download(datasette: Datasette, request: Request, receive: Any) -> Resp
         if include_media:
             root = await params.allowed_media_root(datasette, request, asked.db, asked.config)
         export = engine.Export(options)
-        name, chunks = _body(datasette, asked.db, export, filename, root)
+        handle = None if is_zip else await _handle(datasette, request, asked.db, options.did)
+        name, chunks = _body(datasette, asked.db, export, filename, root, handle)
         headers = _download_headers(name, is_zip)
         content_type = _CONTENT_TYPES["zip" if is_zip else fmt]
         label = "%s %s" % (request.method, request.full_path)
@@ -136,14 +138,25 @@ async def download(datasette: Datasette, request: Request, receive: Any) -> Resp
     )
 
 
-def _body(datasette, db, export, filename, root):
-    """The download's file name and its chunks: the posts file, or the
-    export directory as a ZIP."""
+def _body(datasette, db, export, filename, root, handle):
+    """The download's file name and its chunks: the posts file (named after
+    its selection, with the chosen DID's ``handle``), or the export
+    directory as a ZIP."""
     if filename != "export.zip":
-        return filename, _posts_chunks(datasette, db, export)
+        return filenames.posts_name(export.options, handle), _posts_chunks(datasette, db, export)
     now = datetime.datetime.now()
     name = zipexport.download_name(export.options, now)
     return name, zipexport.zip_chunks(datasette, db, export, root, now)
+
+
+async def _handle(datasette, request, db, did):
+    """The handle of the chosen ``did`` for the file name, where the actor
+    may view the profiles table (one query); else None."""
+    if did is None or not await access.can_view_table(
+        datasette, request.actor, db.name, "profiles"
+    ):
+        return None
+    return await db.execute_fn(lambda conn: accounts.handle(conn, did))
 
 
 def _download_headers(name, is_zip):
