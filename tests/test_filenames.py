@@ -10,17 +10,19 @@ import sqlite3
 import zipfile
 
 import pytest
+from datasette.database import QueryInterrupted
 from hypothesis import given
 from hypothesis import strategies as st
 
-from datasette_bsky_export import engine, filenames
+from datasette_bsky_export import access, engine, filenames
 from dsclient import cookies, make_datasette, plugin, url
-from helpers import DID0, DID1, DID2
+from helpers import DID0, DID1, DID2, FIXTURES
 from strategies import profile
 
 # The account part begins with a letter or digit, or is "_" when nothing of it is left.
 SAFE_NAME = re.compile(r"posts(_[A-Za-z0-9_][A-Za-z0-9._-]*)?\.(json|csv)")
 BASE = "/realistic/-/bsky-export/"
+BY_DID = "posts_did_plc_bannd6yz2emrvftva2hipgad.json"  # DID1's file without its handle
 
 
 def options(fmt="json", did=None, start=None, end=None, filtered=False):
@@ -168,6 +170,23 @@ async def test_handle_only_for_actors_who_may_view_profiles(ds_for):
 
 
 @pytest.mark.asyncio
+async def test_an_interrupted_profiles_check_names_the_did(ds_for, monkeypatch):
+    """sql_time_limit_ms can interrupt 1.0a's permission query: the file is
+    then named by the DID, and the download goes on."""
+    checked = access.can_view_table
+
+    async def interrupted(datasette, actor, database, table):
+        if table == "profiles":
+            raise QueryInterrupted(sqlite3.OperationalError("interrupted"), "select 1", {})
+        return await checked(datasette, actor, database, table)
+
+    monkeypatch.setattr(access, "can_view_table", interrupted)
+    response = await ds_for("realistic.db").client.get(BASE + "posts.json?did=" + DID1)
+    assert disposition(response) == attachment(BY_DID)
+    assert response.content == (FIXTURES / "expected/realistic-did1.json").read_bytes()
+
+
+@pytest.mark.asyncio
 async def test_restrict_to_actor_names_the_actors_own_account(ds_for):
     ds = ds_for("realistic.db", config=plugin(restrict_to_actor=True))
     response = await ds.client.get(BASE + "posts.json", cookies=cookies(ds, {"id": DID1}))
@@ -181,7 +200,6 @@ def change(path, sql, params):
     conn.close()
 
 
-BY_DID = "posts_did_plc_bannd6yz2emrvftva2hipgad.json"  # DID1's file without its handle
 NEWER = "INSERT INTO profiles (did, handle, snapshot_at) VALUES (?, ?, '2099-01-01 00:00:00')"
 
 
