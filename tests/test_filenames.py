@@ -7,6 +7,7 @@ then the Content-Disposition of the downloads on Datasette 0.65 and 1.0a."""
 import io
 import re
 import sqlite3
+import types
 import zipfile
 
 import pytest
@@ -26,9 +27,10 @@ BY_DID = "posts_did_plc_bannd6yz2emrvftva2hipgad.json"  # DID1's file without it
 
 
 def options(fmt="json", did=None, start=None, end=None, filtered=False):
+    """Export options; ``filtered``: the same, as if filters narrowed them
+    (a copy of their attributes: ExportOptions.filtered may be read-only)."""
     chosen = engine.ExportOptions(fmt, did, start, end)
-    chosen.filtered = filtered
-    return chosen
+    return types.SimpleNamespace(**dict(vars(chosen), filtered=True)) if filtered else chosen
 
 
 # --------------------------------------------------------------------------
