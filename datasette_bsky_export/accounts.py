@@ -1,5 +1,6 @@
 """The accounts of an archive, for the export page: each DID with its post
-count and, where the actor may read ``profiles``, its latest handle."""
+count and, where the actor may read ``profiles``, its latest handle (also
+the account in a download's file name)."""
 
 import sqlite3
 from typing import Any
@@ -26,6 +27,14 @@ def has_posts(conn: sqlite3.Connection, did: str) -> bool:
     return conn.execute("SELECT 1 FROM posts WHERE did = ? LIMIT 1", [did]).fetchone() is not None
 
 
+def handle(conn: sqlite3.Connection, did: str) -> str | None:
+    """The latest handle of ``did`` in profiles, or None (no profiles table,
+    no row, a handle that is not text)."""
+    with sqlitedb.text_factory(conn, lambda b: b.decode("utf-8", "replace")):
+        found = _handles(conn, [did]).get(did)
+    return found if isinstance(found, str) else None
+
+
 def _counts(conn, did):
     if did is None:
         rows = conn.execute(
@@ -40,12 +49,6 @@ def _counts(conn, did):
     if len(rows) > MAX_DIDS:
         total = conn.execute("SELECT count(*) FROM posts").fetchone()[0]
     return [(d, n) for d, n in rows if isinstance(d, str) and (n or did is not None)], total
-
-
-def handles(conn: sqlite3.Connection, dids: list[str]) -> dict[str, str]:
-    """The latest handle of each of ``dids`` that profiles has one for."""
-    with sqlitedb.text_factory(conn, lambda b: b.decode("utf-8", "replace")):
-        return _handles(conn, dids)
 
 
 def _handles(conn, dids):

@@ -19,11 +19,13 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from datasette import Response
+from datasette.database import QueryInterrupted
 
 from . import (
     access,
     accounts,
     engine,
+    filenames,
     goscan,
     mediacount,
     params,
@@ -119,7 +121,8 @@ async def download(datasette: Datasette, request: Request, receive: Any) -> Resp
         if include_media:
             root = await params.allowed_media_root(datasette, request, asked.db, asked.config)
         export = engine.Export(options)
-        name, chunks = _body(datasette, asked.db, export, filename, root)
+        handle = None if is_zip else await _handle(datasette, request, asked.db, options.did)
+        name, chunks = _body(datasette, asked.db, export, filename, root, handle)
         headers = _download_headers(name, is_zip)
         content_type = _CONTENT_TYPES["zip" if is_zip else fmt]
         label = "%s %s" % (request.method, request.full_path)
@@ -149,14 +152,31 @@ async def download(datasette: Datasette, request: Request, receive: Any) -> Resp
     )
 
 
-def _body(datasette, db, export, filename, root):
-    """The download's file name and its chunks: the posts file, or the
-    export directory as a ZIP."""
+def _body(datasette, db, export, filename, root, handle):
+    """The download's file name and its chunks: the posts file (named after
+    its selection, with the chosen DID's ``handle``), or the export
+    directory as a ZIP."""
     if filename != "export.zip":
-        return filename, _posts_chunks(datasette, db, export)
+        return filenames.posts_name(export.options, handle), _posts_chunks(datasette, db, export)
     now = datetime.datetime.now()
     name = zipexport.download_name(export.options, now)
     return name, zipexport.zip_chunks(datasette, db, export, root, now)
+
+
+async def _handle(datasette, request, db, did):
+    """The handle of the chosen ``did`` (for the file name, the words of
+    ``count.json``), where the actor may view the profiles table (one
+    query); else None, also when
+    ``sql_time_limit_ms`` interrupts 1.0a's permission query: a name never
+    fails a download."""
+    if did is None:
+        return None
+    try:
+        if not await access.can_view_table(datasette, request.actor, db.name, "profiles"):
+            return None
+    except QueryInterrupted:
+        return None
+    return await db.execute_fn(lambda conn: accounts.handle(conn, did))
 
 
 def _download_headers(name, is_zip):
@@ -440,12 +460,9 @@ async def post_count(datasette: Datasette, request: Request) -> Response:
 async def _words(datasette, request, asked, options):
     """The selection in words, its account by handle where the actor may
     view the profiles table."""
-    account = options.did
-    if account and await access.can_view_table(datasette, request.actor, asked.db.name, "profiles"):
-        found = await asked.db.execute_fn(lambda conn: accounts.handles(conn, [account]))
-        account = "@" + found[account] if account in found else account
+    handle = await _handle(datasette, request, asked.db, options.did)
     return selection.sentence(
-        account,
+        "@" + handle if handle else options.did,
         options.start_date and str(options.start_date),
         options.end_date and str(options.end_date),
         asked.selection.words,

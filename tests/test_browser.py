@@ -98,8 +98,8 @@ def test_export_page_downloads_the_golden_with_progress(chromium, serve, tmp_pat
     assert chromium.execute_script("return document.getElementById('bsky-export-bar').value") == 107
     assert not chromium.find_element(By.ID, "bsky-export-cancel").is_displayed()
     fits_at_both_widths(chromium, "done")
-    downloaded = wait_for_download(chromium.downloads, "posts.json")
-    assert downloaded.read_bytes() == golden
+    downloaded = wait_for_download(chromium.downloads, "posts_carol.bsky.social.json")
+    assert downloaded.read_bytes() == golden  # saved under the name the server gave
     assert "progress=" in server.output()  # the download carried the page's progress id
 
 
@@ -324,4 +324,5 @@ def test_no_matching_posts_says_what_the_legacy_said(chromium, serve, tmp_path):
         "No posts found in your archive matching the selected criteria. Try adjusting your "
         "date range or archive some posts first."
     )
-    assert wait_for_download(chromium.downloads, "posts.json").read_bytes() == b"[]\n"
+    saved = wait_for_download(chromium.downloads, "posts_from_2099-01-01.json")
+    assert saved.read_bytes() == b"[]\n"

@@ -82,7 +82,9 @@ async def test_download_headers(ds_for, fmt, content_type):
     response = await ds.client.get("/realistic/-/bsky-export/posts.%s?did=%s" % (fmt, DID1))
     assert response.status_code == 200
     assert response.headers["content-type"] == content_type
-    assert response.headers["content-disposition"] == 'attachment; filename="posts.%s"' % fmt
+    assert response.headers["content-disposition"] == (
+        'attachment; filename="posts_carol.bsky.social.%s"' % fmt  # DID1's handle
+    )
     assert response.headers["cache-control"] == "no-store"
     assert "content-length" not in response.headers
 

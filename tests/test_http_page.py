@@ -232,9 +232,9 @@ def crumbs(html):
         ),
         ("?did=&format=json&start_date=2099-13-01", "/realistic/posts"),
         (
-            "?text__contains=cat&_search=big+dog&_where=like_count>1&did=" + DID2,
-            "/realistic/posts?text__contains=cat&_search=big+dog&_where=like_count%3E1&did="
-            + urllib.parse.quote(DID2, safe=""),
+            "?text__contains=cat&_where=like_count>1&did=%s&_sort=uri" % DID2,
+            "/realistic/posts?did=%s&text__contains=cat&_where=like_count%%3E1"
+            % urllib.parse.quote(DID2, safe=""),
         ),
     ],
 )

@@ -10,6 +10,7 @@ ENGINE = [
     "fastjson",
     "fastcsv",
     "exact",
+    "filenames",
     "gojson",
     "gocsv",
     "gotime",

@@ -539,7 +539,8 @@ def test_browser_downloads_through_nginx(chromium, stack, site):
     assert wait_for_state(chromium) == "done"
     assert text_of(chromium, "bsky-export-numbers").startswith("107 of 107 posts")
     golden = (FIXTURES / "expected/realistic-did1.json").read_bytes()
-    assert wait_for_download(chromium.downloads, "posts.json").read_bytes() == golden
+    saved = wait_for_download(chromium.downloads, "posts_carol.bsky.social.json")
+    assert saved.read_bytes() == golden
     page(chromium, stack, site, "realistic")  # and the ZIP, which gzip leaves alone
     Select(chromium.find_element(By.ID, "bsky-export-did")).select_by_value(DID1)
     chromium.find_element(By.ID, "bsky-export-zip").click()
