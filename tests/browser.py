@@ -266,12 +266,13 @@ def overflow(driver):
 
 def outside_viewport(driver, element_id):
     """How the element sticks out of the viewport: [] if it is wholly in
-    view, else its bounding rect and the viewport's size."""
+    view (to within half a pixel: layout is fractional, scrolling whole
+    pixels), else its bounding rect and the viewport's size."""
     return driver.execute_script(
         "const r = document.getElementById(arguments[0]).getBoundingClientRect();"
         "const w = document.documentElement.clientWidth, h = window.innerHeight;"
-        "const inside = r.width > 0 && r.height > 0 && r.top >= 0 && r.left >= 0"
-        "  && r.bottom <= h && r.right <= w;"
+        "const inside = r.width > 0 && r.height > 0 && r.top >= -0.5 && r.left >= -0.5"
+        "  && r.bottom <= h + 0.5 && r.right <= w + 0.5;"
         "return inside ? [] : [r.top, r.right, r.bottom, r.left, w, h];",
         element_id,
     )

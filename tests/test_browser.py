@@ -279,8 +279,11 @@ def test_a_running_download_keeps_cancel_in_view(chromium, serve, big_archive, w
     throttle(chromium, 150_000)
     set_width(chromium, width, 800)
     chromium.get(server.url + "/big/-/bsky-export")
+    submit = chromium.find_element(By.ID, "bsky-export-submit")
+    chromium.execute_script("arguments[0].scrollIntoView({block: 'end'})", submit)
     assert outside_viewport(chromium, "bsky-export-submit") == []
-    chromium.find_element(By.ID, "bsky-export-submit").click()
+    assert outside_viewport(chromium, "bsky-export-cancel") != []  # the page must scroll
+    submit.click()
     assert wait_for_state(chromium, ("running",)) == "running"
     for element_id in ("bsky-export-status-title", "bsky-export-bar", "bsky-export-cancel"):
         assert outside_viewport(chromium, element_id) == [], element_id

@@ -310,6 +310,9 @@
         // A mistake in the form is shown beside its field (showMistakes), not here.
         matching.textContent = counted.error ? "" :
           words.charAt(0).toUpperCase() + words.slice(1) + ": " + counted.message + ".";
+        if (!status.hidden) { // the count came after a download started: keep its status in view
+          status.scrollIntoView({block: "nearest"});
+        }
       })
       .catch(function () { matching.textContent = ""; });
   }
