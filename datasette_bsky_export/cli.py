@@ -159,8 +159,9 @@ def _completed(path):
 )
 @click.option(
     "--batch-size",
-    default=engine.DEFAULT_PAGE_SIZE,
-    show_default=True,
+    default=None,
+    show_default="%d, or %s with --filter, --search or --where"
+    % (engine.DEFAULT_PAGE_SIZE, format(engine.FILTERED_PAGE_SIZE, ",")),
     type=click.IntRange(1, engine.MAX_PAGE_SIZE),
     help="Posts per database page",
 )

@@ -20,6 +20,11 @@ from .postrow import PageKey
 
 FORMATS = ("json", "csv")
 MAX_PAGE_SIZE = 100_000
+# Each page runs the filters again, a search's subquery included: all its
+# matches are read for every page. Bigger pages make that a tenth as often
+# (a search matching 28 % of 200,000 posts: 1.8 s with 250, 0.5 s with 2,500,
+# a full ordered read 1.0 s), for about 4 MB of rows at a time.
+FILTERED_PAGE_SIZE = 2_500
 CSV_BOM = b"\xef\xbb\xbf"
 _DATE = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
@@ -59,12 +64,14 @@ class ExportOptions:
         did: str | None = None,
         start_date: str | None = None,
         end_date: str | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
+        page_size: int | None = None,
         filters: Filters = NO_FILTERS,
     ) -> None:
         if fmt not in FORMATS:
             raise OptionError("unknown format %s: use json or csv" % short_repr(fmt), "format")
-        if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
+        if page_size is not None and (
+            not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE
+        ):
             raise OptionError("page size must be a whole number from 1 to %d" % MAX_PAGE_SIZE)
         if did is not None and not isinstance(did, str):
             raise OptionError("did must be text", "did")
@@ -81,7 +88,7 @@ class ExportOptions:
             raise OptionError(
                 messages.END_BEFORE_START % (self.end_date, self.start_date), "end_date"
             )
-        self.page_size = page_size
+        self.chosen_page_size = page_size
         self.filters = _checked(filters)
 
     def narrowed(self, filters: Filters) -> "ExportOptions":
@@ -94,6 +101,14 @@ class ExportOptions:
     def filtered(self) -> bool:
         """Whether filters narrow the selection beyond its DID and dates."""
         return bool(self.filters.where)
+
+    @property
+    def page_size(self) -> int:
+        """Rows per page: as chosen, else ``DEFAULT_PAGE_SIZE``, or
+        ``FILTERED_PAGE_SIZE`` for a filtered export."""
+        if self.chosen_page_size is not None:
+            return self.chosen_page_size
+        return FILTERED_PAGE_SIZE if self.filtered else DEFAULT_PAGE_SIZE
 
     @property
     def start_bound(self) -> str | None:

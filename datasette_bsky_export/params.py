@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from datasette.database import Database
     from datasette.utils.asgi import Request
 
-PAGE_SIZE = engine.DEFAULT_PAGE_SIZE
+PAGE_SIZE: int | None = None  # the engine's default for the selection
 TRUE = ("1", "true", "on", "yes")
 _FALSE = ("", "0", "false", "off", "no")
 NO_MEDIA = ", so media cannot be included"
