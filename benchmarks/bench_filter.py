@@ -4,7 +4,7 @@
     python benchmarks/bench_filter.py [--posts 1000000] [--seed S] [--order random|feed]
                                       [--repeat 3] [--data DIR] [--datasette PATH]
 
-The target (issue 20): a filter selecting 1 % of a 1,000,000-post archive
+The target: a filter selecting 1 % of a 1,000,000-post archive
 exports in at most the time of one full ordered read of it.
 
 It builds (or reuses, cached under --data by size, seed, order and a hash of
@@ -69,9 +69,11 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from typing import NamedTuple
 
 import bench
 import bench_http
+import make_archive
 from bench_http import BenchError, Server
 
 sys.path.insert(0, os.path.dirname(bench.HERE))
@@ -93,8 +95,6 @@ def log(message):
 
 
 def archive_for(posts, seed, order, data_dir):
-    import make_archive
-
     with open(make_archive.__file__, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:8]
     os.makedirs(data_dir, exist_ok=True)
@@ -109,12 +109,15 @@ def archive_for(posts, seed, order, data_dir):
     return path
 
 
-class Selection:
+class Selection(NamedTuple):
     """What one row exports: its CLI options, its HTTP query, its posts
     (by SQL of its own), and its kind: "1 %", "broad", "all" or "none"."""
 
-    def __init__(self, label, cli, query, posts, kind="1 %"):
-        self.label, self.cli, self.query, self.posts, self.kind = label, cli, query, posts, kind
+    label: str
+    cli: list[str]
+    query: list[tuple[str, str]]
+    posts: int
+    kind: str = "1 %"
 
 
 def closest(counts, target):
