@@ -479,14 +479,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        code = main()
-    except BenchError as e:
-        log("error: %s" % e)
-        code = 2
-    except KeyboardInterrupt:
-        code = 130
-    finally:
-        for child in bench_http.CHILDREN:
-            bench_http.stop(child)
-    sys.exit(code)
+    bench_http.run(main)

@@ -423,7 +423,9 @@ def main():
     return 0 if all(results) else 1
 
 
-if __name__ == "__main__":
+def run(main):
+    """Exit with ``main()``'s status: 2 on a BenchError, 130 when
+    interrupted, every child process stopped."""
     try:
         code = main()
     except BenchError as e:
@@ -435,3 +437,7 @@ if __name__ == "__main__":
         for child in CHILDREN:
             stop(child)
     sys.exit(code)
+
+
+if __name__ == "__main__":
+    run(main)
