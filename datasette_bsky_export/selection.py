@@ -33,7 +33,7 @@ from datasette.views.base import DatasetteError
 from . import sqlitedb
 from .errors import HttpError
 from .goscan import short_repr
-from .pager import Filters
+from .pager import NO_FILTERS, Filters
 
 if TYPE_CHECKING:
     from datasette.app import Datasette
@@ -61,15 +61,11 @@ _COUNTS = {
 class Selection:
     """The filters of a request, and how to carry and say them."""
 
-    filters: Filters = Filters()
+    filters: Filters = NO_FILTERS
     # The arguments that made them, as given: for links to other views.
     pairs: tuple[tuple[str, str], ...] = ()
     # What they select, in words ("with media", 'matching "cats"').
     words: tuple[str, ...] = ()
-
-    @property
-    def query(self) -> str:
-        return urllib.parse.urlencode(self.pairs)
 
 
 def is_selecting(key: str) -> bool:
