@@ -372,7 +372,7 @@ def _write(conn, options, jobs, progress, stdout, directory, warnings):
         if _locked(e):
             raise _locked_failure(e) from None
         if options.filtered:  # a full-text query's syntax is only checked as it runs
-            raise click.UsageError("the filters cannot run: %s; %s" % (e, lost)) from None
+            raise click.UsageError("%s; %s" % (engine.filters_failed(e), lost)) from None
         raise click.ClickException("reading the archive failed: %s; %s" % (e, lost)) from None
     except parallel.WorkerError as e:
         raise click.ClickException("%s; %s" % (e, lost)) from None

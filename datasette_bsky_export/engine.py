@@ -166,7 +166,12 @@ def check_filters(conn: sqlite3.Connection, options: ExportOptions) -> None:
         try:
             conn.execute("EXPLAIN " + sql, params).fetchall()
         except (sqlite3.OperationalError, sqlite3.ProgrammingError) as e:
-            raise OptionError("the filters cannot run: %s" % e) from None
+            raise filters_failed(e) from None
+
+
+def filters_failed(error: sqlite3.Error) -> OptionError:
+    """The OptionError for filters SQLite could not run (``error``)."""
+    return OptionError("the filters cannot run: %s" % error)
 
 
 def count(conn: sqlite3.Connection, options: ExportOptions) -> int:

@@ -198,7 +198,7 @@ async def _first_chunk(chunks, label, tracked, options):
         if not _filters_failed(e, options):
             raise _failed_before_first_byte(e, label, tracked) from None
         tracked.end("failed", str(e))
-        raise HttpError(400, "the filters cannot run: %s" % e) from None
+        raise HttpError(400, str(engine.filters_failed(e))) from None
     except (goscan.RowError, sqlite3.Error) as e:
         raise _failed_before_first_byte(e, label, tracked) from None
 
@@ -239,7 +239,7 @@ async def _count(datasette, db, options):
     except sqlite3.OperationalError as e:
         if not _filters_failed(e, options):
             raise
-        raise HttpError(400, "the filters cannot run: %s" % e) from None
+        raise HttpError(400, str(engine.filters_failed(e))) from None
 
 
 async def _posts_chunks(datasette, db, export):
